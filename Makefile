@@ -1,0 +1,56 @@
+# Quick start: `make demo` and `make test` do all their own set-up on a fresh
+# machine (system packages, a venv in .venv, the native build).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMPS := .stamps
+NATIVE_TEST_DIR := build/native-tests
+# Every file the installed package is built from: a change re-runs the (incremental) build.
+SOURCES := $(shell find csrc singularity_proxy scheduler -type f -not -name '*.pyc' 2>/dev/null) \
+           CMakeLists.txt pyproject.toml
+
+.PHONY: all setup build test test-native test-python demo bench clean
+
+all: build
+
+$(STAMPS)/system: scripts/setup-system.sh
+	@mkdir -p $(STAMPS)
+	scripts/setup-system.sh
+	@touch $@
+
+$(STAMPS)/venv: $(STAMPS)/system
+	@mkdir -p $(STAMPS)
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.26" ninja
+	@touch $@
+
+$(STAMPS)/install: $(STAMPS)/venv $(SOURCES)
+	$(VPY) -m pip install -q --no-build-isolation ".[test]"
+	@touch $@
+
+setup: $(STAMPS)/venv
+build: $(STAMPS)/install
+
+# Native unit tests, under AddressSanitizer + UBSan.
+test-native: $(STAMPS)/venv
+	$(VENV)/bin/cmake -S . -B $(NATIVE_TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	    -DSING_BUILD_PYTHON=OFF -DSING_BUILD_TESTS=ON -DSING_SANITIZE=ON \
+	    -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV))/bin/ninja
+	$(VENV)/bin/cmake --build $(NATIVE_TEST_DIR) -j2
+	cd $(NATIVE_TEST_DIR) && ../../$(VENV)/bin/ctest --output-on-failure -j2
+
+test-python: build
+	$(VENV)/bin/pytest -n 2 tests
+
+test: test-native test-python
+
+demo: build
+	$(VENV)/bin/singularity sim -- $(VPY) examples/train.py
+
+bench: build
+	$(VPY) benchmarks/ptx_interpreter.py
+
+clean:
+	rm -rf build $(STAMPS)

@@ -1,0 +1,1 @@
+"""Fleet scheduler: SLA tiers, preemption, migration, elastic resize (policy, simulator, daemon)."""

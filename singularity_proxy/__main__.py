@@ -1,0 +1,5 @@
+import sys
+
+from singularity_proxy.cli import main
+
+sys.exit(main())
