@@ -69,7 +69,7 @@ constexpr ArgClass arg_class() {
     return ArgClass::String;
   } else if constexpr (std::is_pointer_v<T>) {
     using P = std::remove_pointer_t<T>;
-    if constexpr (std::is_void_v<std::remove_cv_t<P>> || std::is_pointer_v<P> && !is_handle_v<P> ||
+    if constexpr (std::is_void_v<std::remove_cv_t<P>> || (std::is_pointer_v<P> && !is_handle_v<P>) ||
                   std::is_function_v<P>) {
       return ArgClass::Unsupported;
     } else if constexpr (is_handle_v<P>) {

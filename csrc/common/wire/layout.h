@@ -50,21 +50,22 @@ struct alignas(64) Channel {
   std::atomic<uint32_t> app_sleeping;              // the app may be in futex_wait(done_seq)
   int32_t result;                                  // CUresult of the answered call
   uint32_t response_length;                        // payload bytes in `response`
-  // -- pageable copy staging: the proxy counts slots it has finished with --
-  alignas(64) std::atomic<uint32_t> stage_released;  // futex word
-  std::atomic<uint32_t> stage_filled;                // futex word (D2H: proxy filled a slot)
+  // -- pageable copy staging (futex words) --
+  // H2D: the app fills slot (n % kStageSlots), the proxy counts slots it has
+  // copied out in stage_released.  D2H: the proxy counts slots it has filled
+  // in stage_filled, the app counts slots it has copied out in stage_acked.
+  alignas(64) std::atomic<uint32_t> stage_released;
+  std::atomic<uint32_t> stage_filled;
+  alignas(64) std::atomic<uint32_t> stage_acked;
   alignas(64) uint8_t response[kResponseBytes];
   alignas(4096) uint8_t ring[kRingBytes];
   alignas(4096) uint8_t stage[kStageSlots][kStageSlotBytes];
 };
 
-// A host function (cuLaunchHostFunc / cuStreamAddCallback) the proxy asks the
-// app to run: the app's callback thread runs them in order.
-struct CallbackSlot {
-  uint64_t fn;        // CUhostFn in the app's address space
-  uint64_t user_data;
-};
+// Host functions (cuLaunchHostFunc / cuStreamAddCallback) the proxy asks the
+// app to run, in order, on the app's callback thread (payloads.h).
 inline constexpr uint32_t kCallbackSlots = 1024;
+inline constexpr uint32_t kCallbackSlotBytes = 32;
 
 struct alignas(4096) SegmentHeader {
   uint64_t magic;
@@ -80,7 +81,7 @@ struct alignas(4096) SegmentHeader {
   // publishes cb_head once a callback has returned.  Both are futex words.
   alignas(64) std::atomic<uint32_t> cb_tail;
   alignas(64) std::atomic<uint32_t> cb_head;
-  CallbackSlot cb[kCallbackSlots];
+  uint8_t cb[kCallbackSlots][kCallbackSlotBytes];
 };
 
 inline constexpr uint64_t segment_bytes() {

@@ -1,0 +1,259 @@
+#include "client.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "backend.h"
+#include "dispatch.h"
+#include "log.h"
+#include "wire/control.h"
+#include "wire/futex.h"
+
+namespace sing::proxy {
+
+namespace {
+// How long a worker spins for the next record before sleeping: long enough to
+// catch a burst of launches without a wake-up syscall each, short enough not
+// to steal a core from kernels running on the simulated device.
+constexpr uint64_t kSpinNs = 30'000;
+// Sleepers wake this often to notice shutdown.
+constexpr int64_t kSleepNs = 100'000'000;
+}  // namespace
+
+Client::Client(uint32_t id, pid_t pid, int control_fd, std::string job)
+    : id_(id), pid_(pid), control_fd_(control_fd), job_(std::move(job)) {}
+
+Client::~Client() { shutdown(); }
+
+CUresult Client::setup(uint64_t va_base, uint64_t va_size, uint64_t host_base, uint64_t host_size, int host_fd,
+                       int* segment_fd, std::string& error) {
+  host_base_ = host_base;
+  host_size_ = host_size;
+  void* host = mmap(reinterpret_cast<void*>(host_base), host_size, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_NORESERVE, host_fd, 0);
+  if (host == MAP_FAILED) {
+    error = "the job's host range is in use in this proxy: " + std::string(std::strerror(errno));
+    host_size_ = 0;
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  CUdeviceptr got = 0;
+  CUresult r = BACKEND(cuMemAddressReserve)(&got, va_size, 0, va_base, 0);
+  if (r != CUDA_SUCCESS || got != va_base) {
+    if (r == CUDA_SUCCESS) BACKEND(cuMemAddressFree)(got, va_size);
+    error = "the job's device range is in use in this proxy";
+    return r == CUDA_SUCCESS ? CUDA_ERROR_OUT_OF_MEMORY : r;
+  }
+  va_base_ = va_base;
+  va_size_ = va_size;
+  va_reserved_ = true;
+  heap.init(va_base, va_size);
+
+  segment_bytes_ = wire::segment_bytes();
+  int fd = memfd_create("singularity-segment", MFD_CLOEXEC);
+  if (fd < 0 || ftruncate(fd, off_t(segment_bytes_)) != 0) {
+    error = "cannot create the shared segment: " + std::string(std::strerror(errno));
+    if (fd >= 0) close(fd);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  void* seg = mmap(nullptr, segment_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (seg == MAP_FAILED) {
+    error = "cannot map the shared segment";
+    close(fd);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  segment_ = static_cast<wire::SegmentHeader*>(seg);
+  segment_->magic = wire::kMagic;
+  segment_->version = wire::kVersion;
+  segment_->num_channels = wire::kMaxChannels;
+  segment_->segment_bytes = segment_bytes_;
+  segment_->channel_offset = sizeof(wire::SegmentHeader);
+  segment_->channel_stride = sizeof(wire::Channel);
+  segment_->proxy_pid = getpid();
+  segment_->client_id = id_;
+  *segment_fd = fd;
+  return CUDA_SUCCESS;
+}
+
+CUresult Client::open_channel(uint32_t index) {
+  if (index >= wire::kMaxChannels) return CUDA_ERROR_INVALID_VALUE;
+  std::lock_guard<std::mutex> lock(workers_mu_);
+  if (workers_[index] && !workers_[index]->finished()) return CUDA_ERROR_INVALID_VALUE;
+  if (workers_[index]) workers_[index]->stop();
+  wire::Channel* ch = wire::channel_at(segment_, index);
+  if (ch->state.load() != uint32_t(wire::ChannelState::Claimed)) return CUDA_ERROR_INVALID_VALUE;
+  // A reused slot starts over: the app's side starts from zero as well.
+  ch->tail.store(0);
+  ch->head.store(0);
+  ch->worker_sleeping.store(0);
+  ch->done_seq.store(UINT32_MAX);
+  ch->app_sleeping.store(0);
+  ch->stage_released.store(0);
+  ch->stage_filled.store(0);
+  ch->stage_acked.store(0);
+  ch->state.store(uint32_t(wire::ChannelState::Open));
+  workers_[index] = std::make_unique<Worker>(*this, index);
+  workers_[index]->start();
+  return CUDA_SUCCESS;
+}
+
+void Client::wait_turn(uint64_t ticket) {
+  if (dispatched_.load(std::memory_order_acquire) == ticket) return;
+  const uint64_t until = wire::now_ns() + kSpinNs;
+  while (wire::now_ns() < until) {
+    if (dispatched_.load(std::memory_order_acquire) == ticket) return;
+    wire::cpu_relax();
+  }
+  turn_waiters_.fetch_add(1, std::memory_order_seq_cst);
+  for (;;) {
+    uint32_t seen = dispatch_word_.load(std::memory_order_seq_cst);
+    uint64_t d = dispatched_.load(std::memory_order_acquire);
+    // A ticket already passed means a hostile or confused client: serve it
+    // rather than wait forever.
+    if (d >= ticket) break;
+    wire::futex_wait(&dispatch_word_, seen, 10'000'000);
+    if (segment_ == nullptr) break;
+  }
+  turn_waiters_.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void Client::pass_turn(uint64_t ticket) {
+  uint64_t next = ticket + 1;
+  // Only ever forward: a stale or repeated ticket must not move it back.
+  uint64_t cur = dispatched_.load(std::memory_order_relaxed);
+  while (cur < next && !dispatched_.compare_exchange_weak(cur, next, std::memory_order_acq_rel)) {
+  }
+  dispatch_word_.store(uint32_t(next), std::memory_order_seq_cst);
+  if (turn_waiters_.load(std::memory_order_seq_cst)) wire::futex_wake_all(&dispatch_word_);
+}
+
+void Client::shutdown() {
+  closing.store(true);
+  {
+    std::lock_guard<std::mutex> lock(workers_mu_);
+    for (auto& w : workers_)
+      if (w) w->stop();
+  }
+  if (!segment_) return;
+  release_client_objects(*this);
+  heap.release_all();
+  if (va_reserved_) BACKEND(cuMemAddressFree)(va_base_, va_size_);
+  va_reserved_ = false;
+  if (host_size_) munmap(reinterpret_cast<void*>(host_base_), host_size_);
+  host_size_ = 0;
+  munmap(segment_, segment_bytes_);
+  segment_ = nullptr;
+}
+
+Worker::Worker(Client& client, uint32_t index)
+    : client_(client), ch_(wire::channel_at(client.segment(), index)), index_(index) {}
+
+Worker::~Worker() { stop(); }
+
+void Worker::start() {
+  thread_ = std::thread([this] {
+    loop();
+    finished_.store(true);
+  });
+}
+
+void Worker::stop() {
+  stop_.store(true);
+  ch_->doorbell.fetch_add(1);
+  wire::futex_wake_all(&ch_->doorbell);
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Worker::next_record(const wire::RecordHeader** rec) {
+  const uint64_t until = wire::now_ns() + kSpinNs;
+  for (;;) {
+    uint64_t tail = ch_->tail.load(std::memory_order_acquire);
+    if (tail != head_) {
+      if (tail - head_ > wire::kRingBytes || tail < head_) return false;  // corrupt indices: drop the channel
+      *rec = reinterpret_cast<const wire::RecordHeader*>(ch_->ring + head_ % wire::kRingBytes);
+      return true;
+    }
+    if (stop_.load(std::memory_order_relaxed)) return false;
+    if (wire::now_ns() < until) {
+      wire::cpu_relax();
+      continue;
+    }
+    uint32_t seen = ch_->doorbell.load(std::memory_order_seq_cst);
+    ch_->worker_sleeping.store(1, std::memory_order_seq_cst);
+    if (ch_->tail.load(std::memory_order_seq_cst) == head_ && !stop_.load())
+      wire::futex_wait(&ch_->doorbell, seen, kSleepNs);
+    ch_->worker_sleeping.store(0, std::memory_order_relaxed);
+    return next_record(rec);
+  }
+}
+
+void Worker::loop() {
+  for (;;) {
+    const wire::RecordHeader* rec;
+    if (!next_record(&rec)) break;
+    const uint32_t length = rec->length;
+    const uint64_t pos = head_ % wire::kRingBytes;
+    // Everything in the record comes from another process: check it first.
+    if (length < sizeof(wire::RecordHeader) || length % 16 || pos + length > wire::kRingBytes) {
+      log_error("client %u channel %u: malformed record (length %u): channel closed", client_.id(), index_, length);
+      break;
+    }
+    if (rec->opcode == wire::kOpPad) {
+      head_ += length;
+      ch_->head.store(head_, std::memory_order_release);
+      continue;
+    }
+    if (rec->opcode == wire::kOpCloseChannel) {
+      client_.wait_turn(rec->ticket);
+      client_.pass_turn(rec->ticket);
+      head_ += length;
+      ch_->head.store(head_, std::memory_order_release);
+      ch_->state.store(uint32_t(wire::ChannelState::Free), std::memory_order_release);
+      return;
+    }
+    handle(rec);
+    head_ += length;
+    ch_->head.store(head_, std::memory_order_release);
+  }
+  ch_->state.store(uint32_t(wire::ChannelState::Closing));
+}
+
+void Worker::handle(const wire::RecordHeader* rec) {
+  const bool sync = rec->flags & wire::kRecordSync;
+  const uint8_t* payload = reinterpret_cast<const uint8_t*>(rec + 1);
+  const uint32_t size = rec->length - uint32_t(sizeof(wire::RecordHeader));
+  Call call{client_, *this, wire::Reader(payload, size), wire::Writer(ch_->response, wire::kResponseBytes),
+            rec->opcode, sync};
+  client_.wait_turn(rec->ticket);
+  // Anything issued after a sync call was issued after its answer, so the
+  // next record may go as soon as this one starts; a fire-and-forget call
+  // must be submitted before the next one is.
+  if (sync) client_.pass_turn(rec->ticket);
+  // A failed fire-and-forget call surfaces as the failure of the thread's
+  // next sync call, which then has no effect (as with CUDA's async errors).
+  CUresult r;
+  if (sync && deferred != CUDA_SUCCESS) {
+    r = deferred;
+    deferred = CUDA_SUCCESS;
+  } else {
+    r = dispatch(call);
+  }
+  if (!sync) client_.pass_turn(rec->ticket);
+  if (sync) {
+    if (call.out.overflow()) r = CUDA_ERROR_INVALID_VALUE;
+    respond(rec->ticket, r, r == CUDA_SUCCESS || call.output_on_error ? call.out.size() : 0);
+  } else if (r != CUDA_SUCCESS && deferred == CUDA_SUCCESS) {
+    deferred = r;
+  }
+}
+
+void Worker::respond(uint64_t ticket, CUresult r, uint32_t length) {
+  ch_->result = int32_t(r);
+  ch_->response_length = length;
+  ch_->done_seq.store(uint32_t(ticket), std::memory_order_seq_cst);
+  if (ch_->app_sleeping.load(std::memory_order_seq_cst)) wire::futex_wake_all(&ch_->done_seq);
+}
+
+}  // namespace sing::proxy

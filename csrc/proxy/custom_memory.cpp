@@ -1,0 +1,138 @@
+// Device and host memory of a client: cuMemAlloc on the job's heap, the
+// shared host blocks (pinned, mapped, managed), address ranges and pointer
+// attributes.
+#include <cstring>
+
+#include "handler_util.h"
+#include "pools.h"
+#include "wire/payloads.h"
+
+namespace sing::proxy::custom {
+
+CUresult cuMemAlloc_v2(Call& c) {
+  Arg<CUdeviceptr*> dptr;
+  Arg<size_t> bytes;
+  CUresult r = decode_all(c, dptr, bytes);
+  if (r != CUDA_SUCCESS) return r;
+  if (!dptr.present) return CUDA_ERROR_INVALID_VALUE;
+  CUdevice dev;
+  if ((r = current_device(&dev)) != CUDA_SUCCESS) return r;
+  reclaim_pending_frees(c.client);
+  uint64_t p = 0;
+  if ((r = c.client.heap.alloc(bytes.v, dev, &p)) != CUDA_SUCCESS) return r;
+  *dptr.pass() = p;
+  encode_all(c, dptr, bytes);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemFree_v2(Call& c) {
+  Arg<CUdeviceptr> ptr;
+  CUresult r = decode_all(c, ptr);
+  if (r != CUDA_SUCCESS) return r;
+  if (!c.client.heap.contains(ptr.v, 0)) {
+    // Not ours: the backend answers with the error it gives for a pointer it
+    // never handed out (null, garbage, already freed).  It cannot free
+    // anything of another client: all client memory is VMM-mapped.
+    return BACKEND(cuMemFree_v2)(ptr.v);
+  }
+  // cuMemFree synchronizes with the device before the memory goes away.
+  if ((r = BACKEND(cuCtxSynchronize)()) != CUDA_SUCCESS && r != CUDA_ERROR_INVALID_CONTEXT) return r;
+  forget_pool_allocation(c.client, ptr.v);
+  return c.client.heap.free(ptr.v);
+}
+
+CUresult cuMemGetAddressRange_v2(Call& c) {
+  Arg<CUdeviceptr*> base;
+  Arg<size_t*> size;
+  Arg<CUdeviceptr> ptr;
+  CUresult r = decode_all(c, base, size, ptr);
+  if (r != CUDA_SUCCESS) return r;
+  uint64_t b, n;
+  if (c.client.heap.range(ptr.v, &b, &n)) {
+    if (base.present) base.local = b;
+    if (size.present) size.local = n;
+  } else if (c.client.in_device_range(ptr.v, 1)) {
+    // App VMM mappings: the backend knows their extent.
+    if ((r = BACKEND(cuMemGetAddressRange_v2)(base.pass(), size.pass(), ptr.v)) != CUDA_SUCCESS) return r;
+  } else {
+    return CUDA_ERROR_NOT_FOUND;
+  }
+  encode_all(c, base, size, ptr);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemAllocPitch_v2(Call& c) {
+  Arg<CUdeviceptr*> dptr;
+  Arg<size_t*> pitch;
+  Arg<size_t> width, height;
+  Arg<unsigned int> elem;
+  CUresult r = decode_all(c, dptr, pitch, width, height, elem);
+  if (r != CUDA_SUCCESS) return r;
+  if (!dptr.present || !pitch.present || width.v == 0 || height.v == 0 ||
+      (elem.v != 4 && elem.v != 8 && elem.v != 16))
+    return CUDA_ERROR_INVALID_VALUE;
+  CUdevice dev;
+  if ((r = current_device(&dev)) != CUDA_SUCCESS) return r;
+  int align = 0;
+  if ((r = BACKEND(cuDeviceGetAttribute)(&align, CU_DEVICE_ATTRIBUTE_TEXTURE_PITCH_ALIGNMENT, dev)) != CUDA_SUCCESS)
+    return r;
+  // cuMemAllocPitch pads rows to the texture pitch alignment, at least 512 B.
+  uint64_t a = align > 512 ? uint64_t(align) : 512;
+  uint64_t p = (width.v + a - 1) / a * a;
+  uint64_t out;
+  if ((r = c.client.heap.alloc(p * height.v, dev, &out)) != CUDA_SUCCESS) return r;
+  dptr.local = out;
+  pitch.local = p;
+  encode_all(c, dptr, pitch, width, height, elem);
+  return CUDA_SUCCESS;
+}
+
+namespace {
+
+// The app allocated [ptr, ptr+bytes) in the shared host range: make it what
+// cuMemAllocHost returns on a real driver, page-locked and device-mapped.
+CUresult register_block(Call& c) {
+  const uint8_t* p = c.in.take(sizeof(wire::HostBlockRequest));
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  wire::HostBlockRequest req;
+  std::memcpy(&req, p, sizeof(req));
+  if (req.bytes == 0 || !c.client.in_host_range(req.ptr, req.bytes)) return CUDA_ERROR_INVALID_VALUE;
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    if (c.client.host_blocks.count(req.ptr)) return CUDA_ERROR_INVALID_VALUE;
+  }
+  CUresult r = BACKEND(cuMemHostRegister_v2)(reinterpret_cast<void*>(req.ptr), req.bytes,
+                                            CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP);
+  if (r != CUDA_SUCCESS) return r;
+  std::lock_guard<std::mutex> lock(c.client.mu);
+  c.client.host_blocks[req.ptr] = HostBlock{req.bytes, req.kind, req.flags};
+  return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+CUresult cuMemAllocHost_v2(Call& c) { return register_block(c); }
+CUresult cuMemHostAlloc(Call& c) { return register_block(c); }
+CUresult cuMemAllocManaged(Call& c) { return register_block(c); }
+
+CUresult cuMemFreeHost(Call& c) {
+  const uint8_t* p = c.in.take(sizeof(wire::HostBlockRequest));
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  wire::HostBlockRequest req;
+  std::memcpy(&req, p, sizeof(req));
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    if (!c.client.host_blocks.erase(req.ptr)) return CUDA_ERROR_INVALID_VALUE;
+  }
+  // Freeing pinned memory synchronizes with the device, as cuMemFreeHost does.
+  BACKEND(cuCtxSynchronize)();
+  return BACKEND(cuMemHostUnregister)(reinterpret_cast<void*>(req.ptr));
+}
+
+// Registration of the app's own memory is not shared with the proxy yet.
+CUresult cuMemHostRegister_v2(Call&) { return CUDA_ERROR_NOT_SUPPORTED; }
+CUresult cuMemHostUnregister(Call&) { return CUDA_ERROR_NOT_SUPPORTED; }
+CUresult cuMemHostGetDevicePointer_v2(Call&) { return CUDA_ERROR_NOT_SUPPORTED; }
+CUresult cuMemHostGetFlags(Call&) { return CUDA_ERROR_NOT_SUPPORTED; }
+
+}  // namespace sing::proxy::custom

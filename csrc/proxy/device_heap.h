@@ -1,0 +1,87 @@
+// Device memory of one client, allocated by the proxy on the virtual-memory
+// API inside the job's fixed address range.  Because every address is chosen
+// here and backed by cuMemCreate + cuMemMap, a restore can reserve the same
+// range on any device and map the same blocks at the same addresses.
+//
+// Large allocations get their own physical allocation; small ones are carved
+// from 2 MiB slabs by size class.  All of it is recorded for checkpoints.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "driver_api.h"
+
+namespace sing::proxy {
+
+class DeviceHeap {
+ public:
+  // The job's address range, already reserved on the backend.
+  void init(uint64_t base, uint64_t size);
+
+  // Stream-ordinary cuMemAlloc: an address inside the range, mapped and
+  // accessible from `device`.
+  CUresult alloc(uint64_t bytes, CUdevice device, uint64_t* out);
+  // Only the exact base of a live allocation; anything else is INVALID_VALUE.
+  CUresult free(uint64_t ptr);
+  // The allocation containing ptr (cuMemGetAddressRange semantics).
+  bool range(uint64_t ptr, uint64_t* base, uint64_t* bytes) const;
+  bool contains(uint64_t ptr, uint64_t bytes) const;
+  bool owns_range(uint64_t ptr, uint64_t bytes) const {
+    return ptr >= base_ && ptr + bytes >= ptr && ptr + bytes <= base_ + size_;
+  }
+
+  // Address space for the app's own VMM reservations (cuMemAddressReserve):
+  // also inside the job range, so they too survive a restore.
+  CUresult reserve_va(uint64_t bytes, uint64_t alignment, uint64_t hint, uint64_t* out);
+  CUresult release_va(uint64_t ptr, uint64_t bytes);
+  bool va_reserved(uint64_t ptr, uint64_t bytes) const;
+
+  // Everything still mapped, for cleanup and checkpoints.
+  struct Mapping {
+    uint64_t va;
+    uint64_t bytes;
+    CUmemGenericAllocationHandle handle;
+    CUdevice device;
+  };
+  std::vector<Mapping> mappings() const;
+  // Unmaps and releases everything (the client is gone).
+  void release_all();
+
+  uint64_t live_bytes() const;
+
+ private:
+  struct Slab {
+    uint64_t va = 0;
+    uint32_t block = 0;      // block size of this slab's class
+    uint32_t used = 0;       // blocks in use
+    std::vector<uint64_t> free_bitmap;
+    CUdevice device = 0;
+    CUmemGenericAllocationHandle handle = 0;
+  };
+  struct Alloc {
+    uint64_t bytes;          // as requested
+    uint64_t slab;           // slab va, or 0 for a dedicated mapping
+    CUmemGenericAllocationHandle handle;  // dedicated mapping only
+    uint64_t mapped;         // dedicated mapping: its size
+    CUdevice device;
+  };
+
+  CUresult map_new(uint64_t bytes, CUdevice device, uint64_t* va, CUmemGenericAllocationHandle* handle);
+  void unmap(uint64_t va, uint64_t bytes, CUmemGenericAllocationHandle handle);
+  bool take_va(uint64_t bytes, uint64_t alignment, uint64_t* out);
+  void give_va(uint64_t va, uint64_t bytes);
+  uint64_t granularity(CUdevice device);
+
+  mutable std::mutex mu_;
+  uint64_t base_ = 0, size_ = 0;
+  std::map<uint64_t, uint64_t> free_va_;        // start -> length
+  std::map<uint64_t, Alloc> allocs_;            // base -> allocation
+  std::map<uint64_t, Slab> slabs_;              // va -> slab
+  std::map<uint32_t, std::vector<uint64_t>> partial_;  // class -> slabs with room
+  std::map<uint64_t, uint64_t> app_va_;         // app reservations: start -> length
+  std::map<int, uint64_t> granularity_;
+};
+
+}  // namespace sing::proxy

@@ -1,0 +1,265 @@
+// Launches (fire-and-forget, checked here first), host functions, and the
+// occupancy helpers that take a callback.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "call.h"
+#include "custom.h"
+#include "functions.h"
+#include "log.h"
+#include "wire/futex.h"
+#include "wire/opcodes.h"
+#include "wire/payloads.h"
+
+namespace sing::shim::custom {
+
+using namespace sing::wire;
+
+namespace {
+
+// Packs kernelParams (or the `extra` buffer) with the function's layout and
+// checks what a driver checks at launch time.  Returns the error the real
+// driver would return synchronously.
+CUresult prepare(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared, void** params,
+                 void** extra, std::vector<uint8_t>* buf, bool* has_params) {
+  if (!g_initialized.load(std::memory_order_acquire)) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!f) return CUDA_ERROR_INVALID_HANDLE;
+  CUresult err;
+  FunctionInfo* info = function_info(reinterpret_cast<uint64_t>(f), &err);
+  if (!info) return err;
+  for (int i = 0; i < 3; ++i)
+    if (grid[i] == 0 || block[i] == 0) return CUDA_ERROR_INVALID_VALUE;
+  if (block[0] > 1024 || block[1] > 1024 || block[2] > 64) return CUDA_ERROR_INVALID_VALUE;
+  if (grid[0] > 0x7fffffffu || grid[1] > 65535 || grid[2] > 65535) return CUDA_ERROR_INVALID_VALUE;
+  const uint64_t threads = uint64_t(block[0]) * block[1] * block[2];
+  if (threads > info->max_threads) return CUDA_ERROR_INVALID_VALUE;
+  if (shared > info->max_dynamic_shared.load(std::memory_order_relaxed)) return CUDA_ERROR_INVALID_VALUE;
+  if (params && extra) return CUDA_ERROR_INVALID_VALUE;
+  *has_params = !info->params.empty();
+  buf->assign(info->param_bytes, 0);
+  if (params) {
+    for (size_t i = 0; i < info->params.size(); ++i) {
+      if (!params[i]) return CUDA_ERROR_INVALID_VALUE;
+      std::memcpy(buf->data() + info->params[i].first, params[i], info->params[i].second);
+    }
+  } else if (extra) {
+    const void* p = nullptr;
+    size_t size = SIZE_MAX;
+    for (void** e = extra; *e != CU_LAUNCH_PARAM_END; e += 2) {
+      if (e[0] == CU_LAUNCH_PARAM_BUFFER_POINTER) p = e[1];
+      else if (e[0] == CU_LAUNCH_PARAM_BUFFER_SIZE) size = *static_cast<size_t*>(e[1]);
+      else return CUDA_ERROR_INVALID_VALUE;
+    }
+    if (!p || size == SIZE_MAX || size < info->param_bytes) return CUDA_ERROR_INVALID_VALUE;
+    std::memcpy(buf->data(), p, info->param_bytes);
+  } else if (!info->params.empty()) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult send_launch(uint16_t op, CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared,
+                     CUstream stream, const CUlaunchAttribute* attrs, unsigned num_attrs, void** params,
+                     void** extra) {
+  std::vector<uint8_t> buf;
+  bool has_params = false;
+  CUresult r = prepare(f, grid, block, shared, params, extra, &buf, &has_params);
+  if (r != CUDA_SUCCESS) return r;
+  if (num_attrs > 32 || (num_attrs && !attrs)) return CUDA_ERROR_INVALID_VALUE;
+  LaunchRequest req{};
+  req.function = reinterpret_cast<uint64_t>(f);
+  std::memcpy(req.grid, grid, sizeof(req.grid));
+  std::memcpy(req.block, block, sizeof(req.block));
+  req.shared_bytes = shared;
+  req.param_bytes = uint32_t(buf.size());
+  req.stream = reinterpret_cast<uint64_t>(stream);
+  req.num_attrs = num_attrs;
+  req.has_params = has_params;
+  return async_call(op, [&](Writer& w) {
+    w.put(req);
+    for (unsigned i = 0; i < num_attrs; ++i) w.put(attrs[i]);
+    if (has_params) w.put(buf.data(), uint32_t(buf.size()));
+  });
+}
+
+template <uint16_t Op>
+CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                unsigned shared, CUstream stream, void** params, void** extra) {
+  const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+  return send_launch(Op, f, grid, block, shared, stream, nullptr, 0, params, extra);
+}
+
+template <uint16_t Op>
+CUresult launch_ex(const CUlaunchConfig* config, CUfunction f, void** params, void** extra) {
+  if (!config) return CUDA_ERROR_INVALID_VALUE;
+  const unsigned grid[3] = {config->gridDimX, config->gridDimY, config->gridDimZ};
+  const unsigned block[3] = {config->blockDimX, config->blockDimY, config->blockDimZ};
+  return send_launch(Op, f, grid, block, config->sharedMemBytes, config->hStream, config->attrs, config->numAttrs,
+                     params, extra);
+}
+
+// --- host functions ---------------------------------------------------
+
+std::once_flag g_callback_thread_once;
+
+// Runs, in order, the host functions the proxy publishes in the segment's
+// callback ring.  One thread for the process, started on first use, with
+// signals blocked so the app's handlers keep running on its own threads.
+void callback_loop(Connection* conn) {
+  SegmentHeader* seg = conn->segment();
+  uint32_t head = seg->cb_head.load();
+  while (!conn->lost()) {
+    uint32_t tail = seg->cb_tail.load(std::memory_order_acquire);
+    if (tail == head) {
+      futex_wait(&seg->cb_tail, tail, 100'000'000);
+      if (!conn->proxy_alive()) return;
+      continue;
+    }
+    CallbackSlotV slot;
+    std::memcpy(&slot, seg->cb[head % kCallbackSlots], sizeof(slot));
+    if (slot.kind == kStreamCallback) {
+      reinterpret_cast<CUstreamCallback>(slot.fn)(reinterpret_cast<CUstream>(slot.stream), CUresult(slot.status),
+                                                  reinterpret_cast<void*>(slot.user_data));
+    } else {
+      reinterpret_cast<CUhostFn>(slot.fn)(reinterpret_cast<void*>(slot.user_data));
+    }
+    ++head;
+    seg->cb_head.store(head, std::memory_order_seq_cst);
+    futex_wake_all(&seg->cb_head);
+  }
+}
+
+void ensure_callback_thread() {
+  std::call_once(g_callback_thread_once, [] {
+    Connection* conn = Connection::get();
+    if (!conn) return;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    std::thread(callback_loop, conn).detach();
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  });
+}
+
+template <uint16_t Op>
+CUresult host_fn(CUstream stream, uint64_t fn, void* data) {
+  if (!fn) return CUDA_ERROR_INVALID_VALUE;
+  CUresult err;
+  if (!call_channel(Op, &err)) return err;
+  ensure_callback_thread();
+  return async_call(Op, [&](Writer& w) {
+    w.put<uint64_t>(reinterpret_cast<uint64_t>(stream));
+    w.put<uint64_t>(fn);
+    w.put<uint64_t>(reinterpret_cast<uint64_t>(data));
+  });
+}
+
+// --- occupancy with a callback ------------------------------------------
+
+// The block size with the highest occupancy, as CUDA's occupancy calculator
+// picks it: try every multiple of the warp size, ask the proxy how many
+// blocks fit, keep the best.
+CUresult potential_block_size(int* min_grid, int* block_size, CUfunction f, CUoccupancyB2DSize b2d, size_t dyn,
+                              int limit, unsigned flags) {
+  if (!min_grid || !block_size) return CUDA_ERROR_INVALID_VALUE;
+  CUresult err;
+  FunctionInfo* info = function_info(reinterpret_cast<uint64_t>(f), &err);
+  if (!info) return err;
+  CUdevice dev;
+  CUresult r = Forward<kOp_cuCtxGetDevice, decltype(::cuCtxGetDevice)>::sync(&dev);
+  if (r != CUDA_SUCCESS) return r;
+  int sms = 0;
+  r = Forward<kOp_cuDeviceGetAttribute, decltype(::cuDeviceGetAttribute)>::sync(
+      &sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+  if (r != CUDA_SUCCESS) return r;
+  int max_block = int(info->max_threads);
+  if (limit > 0 && limit < max_block) max_block = limit;
+  int best_blocks = 0, best_size = 0, best_occupancy = -1;
+  for (int bs = (max_block / 32) * 32; bs >= 32; bs -= 32) {
+    size_t smem = b2d ? b2d(bs) : dyn;
+    int n = 0;
+    r = Forward<kOp_cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags,
+                decltype(::cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags)>::sync(&n, f, bs, smem, flags);
+    if (r != CUDA_SUCCESS) return r;
+    if (n * bs > best_occupancy) {
+      best_occupancy = n * bs;
+      best_blocks = n;
+      best_size = bs;
+    }
+  }
+  if (best_size == 0) return CUDA_ERROR_INVALID_VALUE;
+  *block_size = best_size;
+  *min_grid = best_blocks * sms;
+  return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned shared, CUstream stream, void** params, void** extra) {
+  return launch<kOp_cuLaunchKernel>(f, gx, gy, gz, bx, by, bz, shared, stream, params, extra);
+}
+CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                             unsigned bz, unsigned shared, CUstream stream, void** params, void** extra) {
+  return launch<kOp_cuLaunchKernel_ptsz>(f, gx, gy, gz, bx, by, bz, shared, stream, params, extra);
+}
+CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                                   unsigned bz, unsigned shared, CUstream stream, void** params) {
+  return launch<kOp_cuLaunchCooperativeKernel>(f, gx, gy, gz, bx, by, bz, shared, stream, params, nullptr);
+}
+CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                                        unsigned by, unsigned bz, unsigned shared, CUstream stream, void** params) {
+  return launch<kOp_cuLaunchCooperativeKernel_ptsz>(f, gx, gy, gz, bx, by, bz, shared, stream, params, nullptr);
+}
+CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** params, void** extra) {
+  return launch_ex<kOp_cuLaunchKernelEx>(config, f, params, extra);
+}
+CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig* config, CUfunction f, void** params, void** extra) {
+  return launch_ex<kOp_cuLaunchKernelEx_ptsz>(config, f, params, extra);
+}
+
+CUresult cuLaunchHostFunc(CUstream stream, CUhostFn fn, void* data) {
+  return host_fn<kOp_cuLaunchHostFunc>(stream, reinterpret_cast<uint64_t>(fn), data);
+}
+CUresult cuLaunchHostFunc_ptsz(CUstream stream, CUhostFn fn, void* data) {
+  return host_fn<kOp_cuLaunchHostFunc_ptsz>(stream, reinterpret_cast<uint64_t>(fn), data);
+}
+CUresult cuStreamAddCallback(CUstream stream, CUstreamCallback cb, void* data, unsigned int flags) {
+  if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  return host_fn<kOp_cuStreamAddCallback>(stream, reinterpret_cast<uint64_t>(cb), data);
+}
+CUresult cuStreamAddCallback_ptsz(CUstream stream, CUstreamCallback cb, void* data, unsigned int flags) {
+  if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  return host_fn<kOp_cuStreamAddCallback_ptsz>(stream, reinterpret_cast<uint64_t>(cb), data);
+}
+
+CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute attrib, int value) {
+  CUresult r = Forward<kOp_cuFuncSetAttribute, decltype(::cuFuncSetAttribute)>::sync(f, attrib, value);
+  if (r == CUDA_SUCCESS && attrib == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES) {
+    CUresult err;
+    if (FunctionInfo* info = function_info(reinterpret_cast<uint64_t>(f), &err))
+      info->max_dynamic_shared.store(uint32_t(value));
+  }
+  return r;
+}
+
+CUresult cuOccupancyMaxPotentialBlockSize(int* minGridSize, int* blockSize, CUfunction func,
+                                          CUoccupancyB2DSize blockSizeToDynamicSMemSize, size_t dynamicSMemSize,
+                                          int blockSizeLimit) {
+  return potential_block_size(minGridSize, blockSize, func, blockSizeToDynamicSMemSize, dynamicSMemSize,
+                              blockSizeLimit, 0);
+}
+
+CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int* minGridSize, int* blockSize, CUfunction func,
+                                                   CUoccupancyB2DSize blockSizeToDynamicSMemSize,
+                                                   size_t dynamicSMemSize, int blockSizeLimit, unsigned int flags) {
+  return potential_block_size(minGridSize, blockSize, func, blockSizeToDynamicSMemSize, dynamicSMemSize,
+                              blockSizeLimit, flags);
+}
+
+}  // namespace sing::shim::custom

@@ -1,0 +1,103 @@
+// Generic forwarding of a driver call: arguments marshalled by their types
+// (wire/codec.h), a record in this thread's channel, and for sync calls the
+// outputs copied back.  Instantiated once per SYNC/ASYNC/DESTROY entry of
+// driver_api.def.
+#pragma once
+#include <cstring>
+
+#include "connection.h"
+#include "wire/codec.h"
+#include "wire/opcodes.h"
+
+namespace sing::shim {
+
+template <class T>
+inline void encode_arg(wire::Writer& w, T v) {
+  constexpr wire::ArgClass c = wire::arg_class<T>();
+  static_assert(c != wire::ArgClass::Unsupported,
+                "this parameter type cannot be forwarded generically: make the entry CUSTOM in driver_api.def");
+  if constexpr (c == wire::ArgClass::Scalar) {
+    w.put(v);
+  } else if constexpr (c == wire::ArgClass::Handle) {
+    w.put<uint64_t>(reinterpret_cast<uintptr_t>(v));
+  } else if constexpr (c == wire::ArgClass::String) {
+    w.put_string(v);
+  } else {
+    uint32_t present = v != nullptr;
+    w.put(present);
+    if (present) w.put(v, sizeof(*v));
+  }
+}
+
+template <class T>
+inline void decode_arg(wire::Reader& r, T v) {
+  constexpr wire::ArgClass c = wire::arg_class<T>();
+  if constexpr (c == wire::ArgClass::InOut || c == wire::ArgClass::OutHandle) {
+    if (!v) return;
+    if (const uint8_t* p = r.take(sizeof(*v))) std::memcpy(static_cast<void*>(v), p, sizeof(*v));
+  }
+}
+
+// Entry points callable before cuInit, as with the real driver.
+inline constexpr bool allowed_before_init(uint16_t op) {
+  return op == wire::kOp_cuDriverGetVersion || op == wire::kOp_cuInit;
+}
+
+// The channel for this call, or why there is none.
+inline Channel* call_channel(uint16_t op, CUresult* error) {
+  if (!allowed_before_init(op) && !g_initialized.load(std::memory_order_acquire)) {
+    *error = CUDA_ERROR_NOT_INITIALIZED;
+    return nullptr;
+  }
+  Connection* conn = Connection::get();
+  if (!conn) {
+    *error = Connection::connect_error();
+    return nullptr;
+  }
+  return conn->channel(error);
+}
+
+template <uint16_t Op, class Sig>
+struct Forward;
+
+template <uint16_t Op, class... A>
+struct Forward<Op, CUresult(A...)> {
+  static CUresult sync(A... a) {
+    CUresult err;
+    Channel* ch = call_channel(Op, &err);
+    if (!ch) return err;
+    wire::Writer sizer;
+    (encode_arg(sizer, a), ...);
+    if (sizer.size() > wire::kMaxRecordBytes) return CUDA_ERROR_INVALID_VALUE;
+    uint8_t* p = ch->begin(Op, sizer.size(), true);
+    if (!p) return kProxyLost;
+    wire::Writer w(p, sizer.size());
+    (encode_arg(w, a), ...);
+    ch->publish();
+    CUresult r = ch->wait();
+    if (r == CUDA_SUCCESS) {
+      wire::Reader rd(ch->response(), ch->response_length());
+      (decode_arg(rd, a), ...);
+    }
+    return r;
+  }
+
+  // Fire and forget: the proxy reports a failure on a later call, as CUDA
+  // reports asynchronous errors.
+  static CUresult async(A... a) {
+    CUresult err;
+    Channel* ch = call_channel(Op, &err);
+    if (!ch) return err;
+    wire::Writer sizer;
+    (encode_arg(sizer, a), ...);
+    if (sizer.size() > wire::kMaxRecordBytes) return CUDA_ERROR_INVALID_VALUE;
+    uint8_t* p = ch->begin(Op, sizer.size(), false);
+    if (!p) return kProxyLost;
+    wire::Writer w(p, sizer.size());
+    (encode_arg(w, a), ...);
+    ch->publish();
+    return CUDA_SUCCESS;
+  }
+};
+
+}  // namespace sing::shim
