@@ -6,6 +6,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMPS := .stamps
 NATIVE_TEST_DIR := build/native-tests
+TSAN_TEST_DIR := build/native-tsan
 # Every file the installed package is built from: a change re-runs the (incremental) build.
 SOURCES := $(shell find csrc singularity_proxy scheduler -type f -not -name '*.pyc' 2>/dev/null) \
            CMakeLists.txt pyproject.toml
@@ -40,6 +41,11 @@ test-native: $(STAMPS)/venv
 	    -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV))/bin/ninja
 	$(VENV)/bin/cmake --build $(NATIVE_TEST_DIR) -j2
 	cd $(NATIVE_TEST_DIR) && ../../$(VENV)/bin/ctest --output-on-failure -j2
+	$(VENV)/bin/cmake -S . -B $(TSAN_TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DSING_BUILD_PYTHON=OFF -DSING_BUILD_TESTS=ON -DSING_SANITIZE_THREAD=ON \
+	    -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV))/bin/ninja
+	$(VENV)/bin/cmake --build $(TSAN_TEST_DIR) -j2 --target wire_tests
+	$(TSAN_TEST_DIR)/csrc/tests/wire_tests --gtest_filter='WireRing.*'
 
 test-python: build
 	$(VENV)/bin/pytest -n 2 tests

@@ -148,7 +148,7 @@ void Client::shutdown() {
 }
 
 Worker::Worker(Client& client, uint32_t index)
-    : client_(client), ch_(wire::channel_at(client.segment(), index)), index_(index) {}
+    : client_(client), ch_(wire::channel_at(client.segment(), index)), index_(index), ring_(ch_) {}
 
 Worker::~Worker() { stop(); }
 
@@ -167,25 +167,29 @@ void Worker::stop() {
 }
 
 bool Worker::next_record(const wire::RecordHeader** rec) {
-  const uint64_t until = wire::now_ns() + kSpinNs;
+  uint64_t until = 0;
   for (;;) {
-    uint64_t tail = ch_->tail.load(std::memory_order_acquire);
-    if (tail != head_) {
-      if (tail - head_ > wire::kRingBytes || tail < head_) return false;  // corrupt indices: drop the channel
-      *rec = reinterpret_cast<const wire::RecordHeader*>(ch_->ring + head_ % wire::kRingBytes);
-      return true;
+    switch (ring_.peek(rec)) {
+      case wire::RingConsumer::Status::Record:
+        return true;
+      case wire::RingConsumer::Status::Corrupt:
+        log_error("client %u channel %u: malformed ring: channel closed", client_.id(), index_);
+        return false;
+      case wire::RingConsumer::Status::Empty:
+        break;
     }
     if (stop_.load(std::memory_order_relaxed)) return false;
-    if (wire::now_ns() < until) {
+    const uint64_t now = wire::now_ns();
+    if (!until) until = now + kSpinNs;
+    if (now < until) {
       wire::cpu_relax();
       continue;
     }
     uint32_t seen = ch_->doorbell.load(std::memory_order_seq_cst);
     ch_->worker_sleeping.store(1, std::memory_order_seq_cst);
-    if (ch_->tail.load(std::memory_order_seq_cst) == head_ && !stop_.load())
-      wire::futex_wait(&ch_->doorbell, seen, kSleepNs);
+    if (!ring_.has_more() && !stop_.load()) wire::futex_wait(&ch_->doorbell, seen, kSleepNs);
     ch_->worker_sleeping.store(0, std::memory_order_relaxed);
-    return next_record(rec);
+    until = 0;
   }
 }
 
@@ -193,29 +197,15 @@ void Worker::loop() {
   for (;;) {
     const wire::RecordHeader* rec;
     if (!next_record(&rec)) break;
-    const uint32_t length = rec->length;
-    const uint64_t pos = head_ % wire::kRingBytes;
-    // Everything in the record comes from another process: check it first.
-    if (length < sizeof(wire::RecordHeader) || length % 16 || pos + length > wire::kRingBytes) {
-      log_error("client %u channel %u: malformed record (length %u): channel closed", client_.id(), index_, length);
-      break;
-    }
-    if (rec->opcode == wire::kOpPad) {
-      head_ += length;
-      ch_->head.store(head_, std::memory_order_release);
-      continue;
-    }
     if (rec->opcode == wire::kOpCloseChannel) {
       client_.wait_turn(rec->ticket);
       client_.pass_turn(rec->ticket);
-      head_ += length;
-      ch_->head.store(head_, std::memory_order_release);
+      ring_.advance();
       ch_->state.store(uint32_t(wire::ChannelState::Free), std::memory_order_release);
       return;
     }
     handle(rec);
-    head_ += length;
-    ch_->head.store(head_, std::memory_order_release);
+    ring_.advance();
   }
   ch_->state.store(uint32_t(wire::ChannelState::Closing));
 }

@@ -17,6 +17,7 @@
 #include "handles.h"
 #include "wire/codec.h"
 #include "wire/layout.h"
+#include "wire/ring.h"
 
 namespace sing::proxy {
 
@@ -41,6 +42,7 @@ class Worker {
 
  private:
   void loop();
+  // Waits for the next record; false when the worker should stop.
   bool next_record(const wire::RecordHeader** rec);
   void handle(const wire::RecordHeader* rec);
   void respond(uint64_t ticket, CUresult r, uint32_t length);
@@ -48,7 +50,7 @@ class Worker {
   Client& client_;
   wire::Channel* ch_;
   uint32_t index_;
-  uint64_t head_ = 0;
+  wire::RingConsumer ring_;
   std::vector<uint8_t> blob_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -271,15 +271,9 @@ Channel* Connection::channel(CUresult* error) {
 }
 
 uint8_t* Channel::begin(uint16_t opcode, uint32_t payload, bool sync) {
-  const uint32_t length = (uint32_t(sizeof(wire::RecordHeader)) + payload + 15u) & ~15u;
-  uint64_t pos = tail_ % wire::kRingBytes;
-  uint32_t pad = 0;
-  if (pos + length > wire::kRingBytes) pad = uint32_t(wire::kRingBytes - pos);
+  wire::RecordHeader* h;
   // Wait for room: the proxy consumes continuously, so this is rare.
-  int spins = 0;
-  while (tail_ + pad + length - head_cache_ > wire::kRingBytes) {
-    head_cache_ = ch_->head.load(std::memory_order_acquire);
-    if (tail_ + pad + length - head_cache_ <= wire::kRingBytes) break;
+  for (int spins = 0; !(h = ring_.try_reserve(payload));) {
     if (++spins > kSpinIterations) {
       if (!conn_->proxy_alive()) return nullptr;
       usleep(50);
@@ -287,17 +281,6 @@ uint8_t* Channel::begin(uint16_t opcode, uint32_t payload, bool sync) {
       wire::cpu_relax();
     }
   }
-  if (pad) {
-    auto* h = reinterpret_cast<wire::RecordHeader*>(ch_->ring + pos);
-    h->length = pad;
-    h->opcode = wire::kOpPad;
-    h->flags = 0;
-    h->ticket = 0;
-    tail_ += pad;
-    pos = 0;
-  }
-  auto* h = reinterpret_cast<wire::RecordHeader*>(ch_->ring + pos);
-  h->length = length;
   h->opcode = opcode;
   h->flags = sync ? wire::kRecordSync : 0;
   // The issue order across all of the app's threads: the proxy submits
@@ -305,13 +288,11 @@ uint8_t* Channel::begin(uint16_t opcode, uint32_t payload, bool sync) {
   // thread stays ordered before a call another thread makes after it.
   h->ticket = conn_->segment()->next_ticket.fetch_add(1, std::memory_order_acq_rel);
   last_ticket_ = uint32_t(h->ticket);
-  pending_tail_ = tail_ + length;
   return reinterpret_cast<uint8_t*>(h + 1);
 }
 
 void Channel::publish() {
-  tail_ = pending_tail_;
-  ch_->tail.store(tail_, std::memory_order_seq_cst);
+  ring_.publish();
   // Pairs with the worker's store to worker_sleeping then re-check of tail.
   if (ch_->worker_sleeping.load(std::memory_order_seq_cst)) {
     ch_->doorbell.fetch_add(1, std::memory_order_seq_cst);

@@ -7,6 +7,7 @@
 #include "driver_api.h"
 #include "wire/codec.h"
 #include "wire/layout.h"
+#include "wire/ring.h"
 
 namespace sing::shim {
 
@@ -55,7 +56,8 @@ class Connection {
 // records, so no locking: reserve, encode, publish, and for a sync record wait.
 class Channel {
  public:
-  Channel(Connection* conn, wire::Channel* shared, uint32_t index) : conn_(conn), ch_(shared), index_(index) {}
+  Channel(Connection* conn, wire::Channel* shared, uint32_t index)
+      : conn_(conn), ch_(shared), index_(index), ring_(shared) {}
 
   // Reserves room for a record with `payload` bytes and writes its header.
   // Returns where the payload goes, or null if the proxy is lost.
@@ -82,9 +84,7 @@ class Channel {
   Connection* conn_;
   wire::Channel* ch_;
   uint32_t index_;
-  uint64_t tail_ = 0;         // our copy of ch_->tail
-  uint64_t head_cache_ = 0;   // last head we saw
-  uint64_t pending_tail_ = 0; // tail after the record being written
+  wire::RingProducer ring_;
   uint32_t last_ticket_ = 0;
 };
 
