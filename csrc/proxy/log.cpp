@@ -21,6 +21,11 @@ void vlog(const char* level, const char* fmt, va_list ap) {
   ssize_t ignored = write(2, buf, len);
   (void)ignored;
 }
+bool quiet() {
+  // A private proxy shares the app's stderr: only errors there.
+  static const bool q = std::getenv("SINGULARITY_PROXY_QUIET") != nullptr;
+  return q;
+}
 bool debug_on() {
   static const bool on = std::getenv("SINGULARITY_DEBUG") != nullptr;
   return on;
@@ -36,7 +41,7 @@ bool debug_on() {
     va_end(ap);                        \
   }
 SING_LOG_FN(log_error, "error", true)
-SING_LOG_FN(log_info, "info", true)
+SING_LOG_FN(log_info, "info", !quiet())
 SING_LOG_FN(log_debug, "debug", debug_on())
 #undef SING_LOG_FN
 

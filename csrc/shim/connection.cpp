@@ -87,6 +87,7 @@ int spawn_private_proxy(const Config& cfg) {
     if (std::strncmp(*e, "LD_PRELOAD=", 11) == 0) continue;
     envs.emplace_back(*e);
   }
+  envs.emplace_back("SINGULARITY_PROXY_QUIET=1");
   std::vector<char*> envp;
   for (auto& e : envs) envp.push_back(e.data());
   envp.push_back(nullptr);

@@ -163,7 +163,9 @@ class Reader {
     return reinterpret_cast<const char*>(p);
   }
   bool ok() const { return !bad_; }
-  bool at_end() const { return pos_ == size_; }
+  // Records are padded to 16 bytes: up to 8 bytes of padding may follow the
+  // last field.
+  bool at_end() const { return !bad_ && size_ - pos_ < 16; }
   uint32_t remaining() const { return bad_ ? 0 : size_ - pos_; }
 
  private:

@@ -114,6 +114,32 @@ bool load_config(Config& cfg, std::string& error) {
     }
   }
   if (const char* v = env("SINGULARITY_SIM_DEBUG")) cfg.debug = std::string(v) != "0";
+  // CUDA_VISIBLE_DEVICES as the real driver reads it: indices, and the list
+  // ends at the first entry that is not a valid one.  A proxy for device N of
+  // the simulated machine runs with CUDA_VISIBLE_DEVICES=N and sees it as 0.
+  cfg.physical.clear();
+  if (const char* v = std::getenv("CUDA_VISIBLE_DEVICES")) {
+    std::string list = v, cur;
+    std::vector<uint64_t> memory;
+    for (size_t i = 0; i <= list.size(); ++i) {
+      if (i < list.size() && list[i] != ',') {
+        cur += list[i];
+        continue;
+      }
+      long long n;
+      if (!parse_int(cur, 0, cfg.devices - 1, n)) break;
+      bool dup = false;
+      for (int p : cfg.physical) dup |= p == int(n);
+      if (dup) break;
+      cfg.physical.push_back(int(n));
+      memory.push_back(cfg.memory[size_t(n)]);
+      cur.clear();
+    }
+    cfg.devices = int(cfg.physical.size());
+    cfg.memory = memory;
+  } else {
+    for (int d = 0; d < cfg.devices; ++d) cfg.physical.push_back(d);
+  }
   return true;
 }
 

@@ -8,8 +8,11 @@
 namespace simgpu {
 
 struct Config {
-  int devices = 1;
-  std::vector<uint64_t> memory;  // bytes, one per device
+  int devices = 1;                 // visible devices
+  std::vector<uint64_t> memory;  // bytes, one per visible device
+  // The simulated machine's device index behind each visible ordinal
+  // (CUDA_VISIBLE_DEVICES), which fixes its identity (UUID, PCI bus).
+  std::vector<int> physical;
   std::string name;              // the same for every device
   bool debug = false;
 };

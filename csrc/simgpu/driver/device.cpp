@@ -40,14 +40,16 @@ CUresult do_init() {
     dev->ordinal = d;
     dev->name = g_config.name;
     dev->total_mem = g_config.memory[size_t(d)];
-    // Stable across runs and machines: derived from the ordinal only.
-    uint64_t seed = 0x5349'4D47'5055'0000ULL + uint64_t(d);
+    // Stable across runs and machines: derived from the device's index in
+    // the simulated machine only (CUDA_VISIBLE_DEVICES may renumber it).
+    const int phys = g_config.physical[size_t(d)];
+    uint64_t seed = 0x5349'4D47'5055'0000ULL + uint64_t(phys);
     uint64_t a = splitmix(seed), b = splitmix(seed);
     std::memcpy(dev->uuid.bytes, &a, 8);
     std::memcpy(dev->uuid.bytes + 8, &b, 8);
     dev->uuid.bytes[6] = char((dev->uuid.bytes[6] & 0x0f) | 0x40);  // RFC 4122 version 4
     dev->uuid.bytes[8] = char((dev->uuid.bytes[8] & 0x3f) | 0x80);
-    dev->pci_bus = d < 8 ? kPciBus[d] : 0xdb + (d - 7) * 0x10;
+    dev->pci_bus = phys < 8 ? kPciBus[phys] : 0xdb + (phys - 7) * 0x10;
     if (!dev->heap.init(d, dev->total_mem)) {
       std::fprintf(stderr, "simgpu: cuInit failed: cannot reserve address space for device %d\n", d);
       delete dev;
