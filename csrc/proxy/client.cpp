@@ -29,13 +29,15 @@ Client::Client(uint32_t id, pid_t pid, int control_fd, std::string job)
 Client::~Client() { shutdown(); }
 
 CUresult Client::setup(uint64_t va_base, uint64_t va_size, uint64_t host_base, uint64_t host_size, int host_fd,
-                       int* segment_fd, std::string& error) {
+                       int* segment_fd, std::string& error, bool* range_busy) {
+  *range_busy = false;
   host_base_ = host_base;
   host_size_ = host_size;
   void* host = mmap(reinterpret_cast<void*>(host_base), host_size, PROT_READ | PROT_WRITE,
                     MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_NORESERVE, host_fd, 0);
   if (host == MAP_FAILED) {
     error = "the job's host range is in use in this proxy: " + std::string(std::strerror(errno));
+    *range_busy = errno == EEXIST;
     host_size_ = 0;
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
@@ -44,6 +46,7 @@ CUresult Client::setup(uint64_t va_base, uint64_t va_size, uint64_t host_base, u
   if (r != CUDA_SUCCESS || got != va_base) {
     if (r == CUDA_SUCCESS) BACKEND(cuMemAddressFree)(got, va_size);
     error = "the job's device range is in use in this proxy";
+    *range_busy = true;
     return r == CUDA_SUCCESS ? CUDA_ERROR_OUT_OF_MEMORY : r;
   }
   va_base_ = va_base;
@@ -133,17 +136,18 @@ void Client::shutdown() {
   closing.store(true);
   {
     std::lock_guard<std::mutex> lock(workers_mu_);
-    for (auto& w : workers_)
+    for (auto& w : workers_) {
       if (w) w->stop();
+      w.reset();  // shutdown runs again from the destructor: nothing left to stop
+    }
   }
-  if (!segment_) return;
-  release_client_objects(*this);
+  if (segment_) release_client_objects(*this);
   heap.release_all();
   if (va_reserved_) BACKEND(cuMemAddressFree)(va_base_, va_size_);
   va_reserved_ = false;
   if (host_size_) munmap(reinterpret_cast<void*>(host_base_), host_size_);
   host_size_ = 0;
-  munmap(segment_, segment_bytes_);
+  if (segment_) munmap(segment_, segment_bytes_);
   segment_ = nullptr;
 }
 
@@ -160,6 +164,7 @@ void Worker::start() {
 }
 
 void Worker::stop() {
+  if (!thread_.joinable()) return;
   stop_.store(true);
   ch_->doorbell.fetch_add(1);
   wire::futex_wake_all(&ch_->doorbell);

@@ -108,7 +108,7 @@ class Client {
   // Maps the app's shared host memory, reserves its device range, creates
   // the segment.  On failure `error` says why.
   CUresult setup(uint64_t va_base, uint64_t va_size, uint64_t host_base, uint64_t host_size, int host_fd,
-                 int* segment_fd, std::string& error);
+                 int* segment_fd, std::string& error, bool* range_busy);
   CUresult open_channel(uint32_t index);
   // The app is gone: stop every worker and release everything it held.
   void shutdown();

@@ -5,6 +5,7 @@
 // other slot; device-to-host chunks are streamed back the same way.
 #include <cstring>
 
+#include "guards.h"
 #include "handler_util.h"
 #include "wire/futex.h"
 #include "wire/payloads.h"
@@ -12,13 +13,6 @@
 namespace sing::proxy {
 
 namespace {
-
-// Device memory of this client, or its shared host memory: the only
-// addresses a copy may touch (never another client's).
-bool addressable(Client& c, uint64_t p, uint64_t n) {
-  if (n == 0) return true;
-  return c.in_device_range(p, n) || c.in_host_range(p, n);
-}
 
 template <class T>
 T fn(uint16_t op) {

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "backend.h"
+#include "guards.h"
 #include "client.h"
 #include "translate.h"
 #include "wire/codec.h"
@@ -122,6 +123,7 @@ struct Generic<Op, CUresult(A...), Destroy> {
         args);
     if (!c.in.ok() || !c.in.at_end()) return CUDA_ERROR_INVALID_VALUE;
     if (r != CUDA_SUCCESS) return r;
+    if ((r = Guard<Op>::check(c.client, args)) != CUDA_SUCCESS) return r;
     r = std::apply([&](auto&... a) { return fn(a.pass()...); }, args);
     if (r != CUDA_SUCCESS) return r;
     std::apply([&](auto&... a) { (a.encode(c), ...); }, args);

@@ -146,8 +146,9 @@ class Server {
     if (!wire::recv_msg(fd, &h, sizeof(h), &host_fd) || h.type != wire::MsgType::Hello) return false;
     wire::Welcome w{};
     w.proxy_pid = getpid();
-    auto refuse = [&](CUresult r, const std::string& why) {
+    auto refuse = [&](CUresult r, const std::string& why, bool busy = false) {
       w.result = r;
+      w.range_busy = busy;
       std::snprintf(w.message, sizeof(w.message), "%s", why.c_str());
       log_error("refused pid %d: %s", h.pid, why.c_str());
       wire::send_msg(fd, &w, sizeof(w), -1);
@@ -160,9 +161,11 @@ class Server {
     auto client = std::make_unique<Client>(++next_id_, h.pid, fd, h.job);
     int seg_fd = -1;
     std::string error;
-    CUresult r = client->setup(h.va_base, h.va_size, h.host_base, h.host_size, host_fd, &seg_fd, error);
+    bool busy = false;
+    CUresult r = client->setup(h.va_base, h.va_size, h.host_base, h.host_size, host_fd, &seg_fd, error, &busy);
     close(host_fd);
-    if (r != CUDA_SUCCESS) return refuse(r, error);
+    host_fd = -1;
+    if (r != CUDA_SUCCESS) return refuse(r, error, busy);
     w.result = CUDA_SUCCESS;
     w.client_id = client->id();
     w.segment_bytes = wire::segment_bytes();

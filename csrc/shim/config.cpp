@@ -47,6 +47,7 @@ Config load() {
   // simulated driver's own arenas (96 TiB+).  1 TiB of device addresses covers
   // any GPU's memory; the shared host range follows it.
   c.va_base = env_u64("SINGULARITY_VA_BASE", 0x100000000000ull);
+  c.va_base_explicit = !env("SINGULARITY_VA_BASE").empty();
   c.va_size = env_u64("SINGULARITY_VA_SIZE", 1ull << 40);
   c.host_size = env_u64("SINGULARITY_HOST_SIZE", 256ull << 30);
   c.debug = !env("SINGULARITY_DEBUG").empty();

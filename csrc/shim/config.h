@@ -11,6 +11,7 @@ struct Config {
   std::string proxy;     // SINGULARITY_PROXY: singproxy-server executable
   std::string job;       // SINGULARITY_JOB
   uint64_t va_base;      // SINGULARITY_VA_BASE: the job's device address range
+  bool va_base_explicit; // set: exactly this range (a restored job); unset: first free slot
   uint64_t va_size;      // SINGULARITY_VA_SIZE
   uint64_t host_size;    // SINGULARITY_HOST_SIZE: shared host memory (pinned/mapped/managed)
   bool debug;            // SINGULARITY_DEBUG: log connection events to stderr
@@ -18,7 +19,5 @@ struct Config {
 
 const Config& config();
 
-// Device range first, shared host memory right after it.
-inline uint64_t host_base(const Config& c) { return c.va_base + c.va_size; }
 
 }  // namespace sing::shim

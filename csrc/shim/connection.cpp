@@ -132,33 +132,57 @@ CUresult Connection::connect_error() { return g_connect_error; }
 
 CUresult Connection::establish() {
   const Config& cfg = config();
+  // Several apps may share a daemon's proxy, each with its own address range.
+  // Unless the range was given explicitly (a restored job must get its old
+  // one back), try the next slots when the proxy already serves one.
+  const int slots = cfg.va_base_explicit ? 1 : 16;
+  CUresult last = CUDA_ERROR_NO_DEVICE;
+  for (int slot = 0; slot < slots; ++slot) {
+    const uint64_t base = cfg.va_base + uint64_t(slot) * (cfg.va_size + cfg.host_size);
+    bool busy = false;
+    last = attempt(base, &busy);
+    if (last == CUDA_SUCCESS || !busy) return last;
+  }
+  return last;
+}
+
+CUresult Connection::attempt(uint64_t va_base, bool* busy) {
+  const Config& cfg = config();
+  const uint64_t host_base = va_base + cfg.va_size;
+  // The job's device addresses must never be used by the app's own
+  // allocations: reserve them before anything else can land there.
+  void* va = mmap(reinterpret_cast<void*>(va_base), cfg.va_size, PROT_NONE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (va == MAP_FAILED) {
+    *busy = errno == EEXIST;
+    log_error("cannot reserve the job's device addresses at 0x%llx: %s", static_cast<unsigned long long>(va_base),
+              std::strerror(errno));
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  auto undo = [&] {
+    munmap(reinterpret_cast<void*>(va_base), cfg.va_size);
+    HostHeap::destroy();
+  };
+  int host_fd = -1;
+  if (!HostHeap::create(host_base, cfg.host_size, &host_fd)) {
+    munmap(reinterpret_cast<void*>(va_base), cfg.va_size);
+    *busy = true;
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   int fd = cfg.socket.empty() ? spawn_private_proxy(cfg) : connect_daemon(cfg.socket);
   if (fd < 0) {
     log_error("cannot reach a proxy (%s: %s)", cfg.socket.empty() ? cfg.proxy.c_str() : cfg.socket.c_str(),
               std::strerror(errno));
+    close(host_fd);
+    undo();
     return CUDA_ERROR_NO_DEVICE;
-  }
-  // The job's device addresses must never be used by the app's own
-  // allocations: reserve them before anything else can land there.
-  void* va = mmap(reinterpret_cast<void*>(cfg.va_base), cfg.va_size, PROT_NONE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-  if (va == MAP_FAILED) {
-    log_error("cannot reserve the job's device addresses at 0x%llx: %s",
-              static_cast<unsigned long long>(cfg.va_base), std::strerror(errno));
-    close(fd);
-    return CUDA_ERROR_OUT_OF_MEMORY;
-  }
-  int host_fd = -1;
-  if (!HostHeap::create(host_base(cfg), cfg.host_size, &host_fd)) {
-    close(fd);
-    return CUDA_ERROR_OUT_OF_MEMORY;
   }
   wire::Hello hello{};
   hello.version = wire::kVersion;
   hello.pid = getpid();
-  hello.va_base = cfg.va_base;
+  hello.va_base = va_base;
   hello.va_size = cfg.va_size;
-  hello.host_base = host_base(cfg);
+  hello.host_base = host_base;
   hello.host_size = cfg.host_size;
   std::snprintf(hello.job, sizeof(hello.job), "%s", cfg.job.c_str());
   wire::Welcome welcome{};
@@ -168,18 +192,22 @@ CUresult Connection::establish() {
   if (!sent || !wire::recv_msg(fd, &welcome, sizeof(welcome), &seg_fd)) {
     log_error("proxy handshake failed: %s", std::strerror(errno));
     close(fd);
+    undo();
     return CUDA_ERROR_NO_DEVICE;
   }
   if (welcome.result != CUDA_SUCCESS || seg_fd < 0) {
-    log_error("proxy refused the connection: %s", welcome.message);
+    *busy = welcome.range_busy != 0;
+    if (!*busy) log_error("proxy refused the connection: %s", welcome.message);
     close(fd);
     if (seg_fd >= 0) close(seg_fd);
+    undo();
     return welcome.result != CUDA_SUCCESS ? CUresult(welcome.result) : CUDA_ERROR_NO_DEVICE;
   }
   void* seg = mmap(nullptr, welcome.segment_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, seg_fd, 0);
   close(seg_fd);
   if (seg == MAP_FAILED) {
     close(fd);
+    undo();
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
   segment_ = static_cast<wire::SegmentHeader*>(seg);
@@ -190,7 +218,10 @@ CUresult Connection::establish() {
   }
   control_fd_ = fd;
   client_id_ = welcome.client_id;
-  log_debug("connected to proxy pid %d as client %u", welcome.proxy_pid, client_id_);
+  va_base_ = va_base;
+  va_size_ = cfg.va_size;
+  log_debug("connected to proxy pid %d as client %u, device range 0x%llx", welcome.proxy_pid, client_id_,
+            static_cast<unsigned long long>(va_base));
   return CUDA_SUCCESS;
 }
 

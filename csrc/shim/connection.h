@@ -27,6 +27,8 @@ class Connection {
   wire::SegmentHeader* segment() const { return segment_; }
   int control_fd() const { return control_fd_; }
   uint32_t client_id() const { return client_id_; }
+  // The job's device address range in this process (PROT_NONE).
+  bool in_device_range(uint64_t p) const { return p >= va_base_ && p < va_base_ + va_size_; }
 
   // True while the proxy is reachable.  Cheap (poll with zero timeout); once
   // it turns false it stays false.
@@ -45,10 +47,12 @@ class Connection {
  private:
   Connection() = default;
   CUresult establish();
+  CUresult attempt(uint64_t va_base, bool* busy);
 
   wire::SegmentHeader* segment_ = nullptr;
   int control_fd_ = -1;
   uint32_t client_id_ = 0;
+  uint64_t va_base_ = 0, va_size_ = 0;
   std::atomic<bool> lost_{false};
 };
 

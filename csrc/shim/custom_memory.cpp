@@ -8,7 +8,6 @@
 #include <cstring>
 
 #include "call.h"
-#include "config.h"
 #include "custom.h"
 #include "host_heap.h"
 #include "wire/control.h"
@@ -47,9 +46,8 @@ CUresult alloc_host(uint16_t op, void** out, size_t bytes, unsigned kind, unsign
 enum class Side { Device, Shared, Pageable };
 
 Side side(const void* p, size_t n) {
-  const Config& cfg = config();
   auto a = reinterpret_cast<uint64_t>(p);
-  if (a >= cfg.va_base && a < cfg.va_base + cfg.va_size) return Side::Device;
+  if (Connection::get()->in_device_range(a)) return Side::Device;
   if (HostHeap::get().in_range(p, n ? n : 1)) return Side::Shared;
   return Side::Pageable;
 }

@@ -44,6 +44,14 @@ bool HostHeap::create(uint64_t base, uint64_t size, int* fd_out) {
   return true;
 }
 
+void HostHeap::destroy() {
+  std::lock_guard<std::mutex> lock(g_heap.mu_);
+  if (g_heap.size_) munmap(reinterpret_cast<void*>(g_heap.base_), g_heap.size_);
+  g_heap.base_ = g_heap.size_ = 0;
+  g_heap.free_.clear();
+  g_heap.used_.clear();
+}
+
 void* HostHeap::alloc(size_t size, unsigned kind, unsigned flags) {
   if (size == 0) return nullptr;
   uint64_t need = (uint64_t(size) + kPage - 1) & ~(kPage - 1);

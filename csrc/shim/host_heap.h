@@ -14,6 +14,8 @@ class HostHeap {
   // Maps a memfd of `size` bytes at `base` (fails if anything is there) and
   // returns the descriptor to hand to the proxy.
   static bool create(uint64_t base, uint64_t size, int* fd_out);
+  // Unmaps it again (the proxy refused the connection).
+  static void destroy();
   static HostHeap& get();
 
   // Page-aligned, zero-filled; null when the range is exhausted.

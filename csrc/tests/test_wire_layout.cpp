@@ -59,7 +59,7 @@ TEST(WireLayout, Payloads) {
 
 TEST(WireLayout, ControlMessages) {
   EXPECT_EQ(sizeof(Hello), 112u);
-  EXPECT_EQ(sizeof(Welcome), 152u);
+  EXPECT_EQ(sizeof(Welcome), 160u);
   EXPECT_EQ(sizeof(OpenChannel), 8u);
   EXPECT_EQ(sizeof(ChannelOpened), 8u);
 }

@@ -32,6 +32,8 @@ struct Welcome {
   MsgType type = MsgType::Welcome;
   int32_t result;                 // CUresult; the segment memfd is attached on success
   uint32_t client_id;
+  uint32_t range_busy;            // refused because this proxy serves the range already
+  uint32_t reserved;
   int32_t proxy_pid;
   uint64_t segment_bytes;
   char message[128];              // why, when result is not CUDA_SUCCESS
