@@ -43,10 +43,11 @@ Config load() {
   c.backend = env("SINGULARITY_BACKEND", dir + "/libsimgpu.so");
   c.proxy = env("SINGULARITY_PROXY", dir + "/singproxy-server");
   c.job = env("SINGULARITY_JOB", "default");
-  // 16 TiB: far below where the kernel places mmaps (0x7f...) and below the
-  // simulated driver's own arenas (96 TiB+).  1 TiB of device addresses covers
-  // any GPU's memory; the shared host range follows it.
-  c.va_base = env_u64("SINGULARITY_VA_BASE", 0x100000000000ull);
+  // 32 TiB: far below where the kernel places mmaps (0x7f...), above
+  // AddressSanitizer's shadow (up to 16 TiB), below the simulated driver's
+  // own arenas (96 TiB+).  1 TiB of device addresses covers any GPU's memory;
+  // the shared host range follows it.
+  c.va_base = env_u64("SINGULARITY_VA_BASE", 0x200000000000ull);
   c.va_base_explicit = !env("SINGULARITY_VA_BASE").empty();
   c.va_size = env_u64("SINGULARITY_VA_SIZE", 1ull << 40);
   c.host_size = env_u64("SINGULARITY_HOST_SIZE", 256ull << 30);

@@ -35,7 +35,7 @@ struct RecordHeader {
 static_assert(sizeof(RecordHeader) == 16);
 inline constexpr uint16_t kRecordSync = 1;
 
-struct alignas(64) Channel {
+struct alignas(4096) Channel {
   // -- written by the app --
   alignas(64) std::atomic<uint64_t> tail;          // bytes published into the ring
   std::atomic<uint32_t> state;                     // ChannelState
