@@ -88,7 +88,7 @@ def test_foreign_memory_and_handles_are_refused(proxy):
 
 
 def test_dead_app_is_released_within_a_second(proxy):
-    a = App(socket=proxy.socket, env={"SINGULARITY_VA_BASE": "0x200000000000"})
+    a = App(socket=proxy.socket, env={"SINGULARITY_VA_BASE": "0x400000000000"})
     total = a("info")["total"]
     assert a("alloc 4096")["result"] == "CUDA_SUCCESS"
     assert a("info")["free"] <= total - (4096 << 20)
@@ -98,7 +98,7 @@ def test_dead_app_is_released_within_a_second(proxy):
     # The same address range is free again, and so is the memory.
     while True:
         try:
-            b = App(socket=proxy.socket, env={"SINGULARITY_VA_BASE": "0x200000000000"})
+            b = App(socket=proxy.socket, env={"SINGULARITY_VA_BASE": "0x400000000000"})
             break
         except AssertionError:
             assert time.monotonic() - t0 < 1.0, "the dead app's range was still held after 1 s"

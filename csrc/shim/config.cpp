@@ -43,11 +43,12 @@ Config load() {
   c.backend = env("SINGULARITY_BACKEND", dir + "/libsimgpu.so");
   c.proxy = env("SINGULARITY_PROXY", dir + "/singproxy-server");
   c.job = env("SINGULARITY_JOB", "default");
-  // 32 TiB: far below where the kernel places mmaps (0x7f...), above
-  // AddressSanitizer's shadow (up to 16 TiB), below the simulated driver's
-  // own arenas (96 TiB+).  1 TiB of device addresses covers any GPU's memory;
-  // the shared host range follows it.
-  c.va_base = env_u64("SINGULARITY_VA_BASE", 0x200000000000ull);
+  // 64 TiB: far below where the kernel places mmaps (0x7f..) and PIE
+  // programs (0x55..), above AddressSanitizer's shadow (up to 16 TiB) and the
+  // simulated driver's own arenas (32-64 TiB, csrc/simgpu/driver/vaspace.h).
+  // 1 TiB of device addresses covers any GPU's memory; the shared host range
+  // follows it; 12 such slots fit below 80 TiB.
+  c.va_base = env_u64("SINGULARITY_VA_BASE", 0x400000000000ull);
   c.va_base_explicit = !env("SINGULARITY_VA_BASE").empty();
   c.va_size = env_u64("SINGULARITY_VA_SIZE", 1ull << 40);
   c.host_size = env_u64("SINGULARITY_HOST_SIZE", 256ull << 30);

@@ -135,7 +135,7 @@ CUresult Connection::establish() {
   // Several apps may share a daemon's proxy, each with its own address range.
   // Unless the range was given explicitly (a restored job must get its old
   // one back), try the next slots when the proxy already serves one.
-  const int slots = cfg.va_base_explicit ? 1 : 16;
+  const int slots = cfg.va_base_explicit ? 1 : 12;
   CUresult last = CUDA_ERROR_NO_DEVICE;
   for (int slot = 0; slot < slots; ++slot) {
     const uint64_t base = cfg.va_base + uint64_t(slot) * (cfg.va_size + cfg.host_size);

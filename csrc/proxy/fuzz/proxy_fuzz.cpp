@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   CUcontext ctx;
   BACKEND(cuDevicePrimaryCtxRetain)(&ctx, 0);
   BACKEND(cuCtxSetCurrent)(ctx);
-  const uint64_t va = 0x300000000000ull, va_size = 1ull << 36, host = va + va_size, host_size = 1ull << 28;
+  const uint64_t va = 0x400000000000ull, va_size = 1ull << 36, host = va + va_size, host_size = 1ull << 28;
   int host_fd = memfd_create("fuzz-host", 0);
   if (host_fd < 0 || ftruncate(host_fd, off_t(host_size)) != 0) std::exit(2);
   g_client = new Client(1, getpid(), -1, "fuzz");
