@@ -9,12 +9,12 @@ import time
 import numpy as np
 from cuda.bindings import driver as cu
 
-from simcommon import check, digest, init, require, result
+from simcommon import check, digest, init, require, result, watchdog
 
 E = cu.CUresult
 require(os.environ.get("CUDA_PYTHON_CUDA_PER_THREAD_DEFAULT_STREAM") == "1", "run with per-thread default streams")
 dev, ctx = init()
-threading.Timer(60, lambda: (print("watchdog: hung", flush=True), os._exit(3))).start()
+watchdog(60)
 
 HOSTFN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 keep = []
@@ -80,4 +80,3 @@ check(cu.cuEventSynchronize(ev))
 check(cu.cuCtxSynchronize())
 check(cu.cuMemFree(b_result["ptr"]))
 result(data=digest(b_result["data"]))
-os._exit(0)

@@ -67,6 +67,16 @@ def init(ordinal: int = 0):
     return dev, ctx
 
 
+def watchdog(seconds: float):
+    """A hang must fail the program, not stall the test suite."""
+    import os
+    import threading
+
+    t = threading.Timer(seconds, lambda: (print("watchdog: hung", flush=True), os._exit(3)))
+    t.daemon = True
+    t.start()
+
+
 def skip(reason: str):
     print(f"SKIP: {reason}")
     sys.exit(SKIP)
@@ -85,9 +95,31 @@ def load_module(image: bytes):
     return mod
 
 
+def _preload_nvrtc_builtins():
+    """Works around the simulator's NVRTC front (libsimnvrtc.so): NVRTC dlopens
+    libnvrtc-builtins.so.13.0 by bare name, which only succeeds when something
+    has loaded it already.  cuda-python's loader does so when it loads NVRTC
+    itself, but with the front preloaded it finds "libnvrtc.so.13" loaded and
+    skips that step, and every compile fails with "failed to open
+    libnvrtc-builtins.so.13.0".  Loading it from the real NVRTC's directory
+    first is what cuda-python would have done.  No-op off the simulator."""
+    import ctypes
+    import glob
+    import os
+
+    real = os.environ.get("SINGULARITY_REAL_NVRTC")
+    if not real:
+        return
+    for lib in sorted(glob.glob(os.path.join(os.path.dirname(real), "libnvrtc-builtins.so.*"))):
+        if ".alt." not in lib:
+            ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+
+
 def nvrtc_compile(source: str, name_: str = "prog.cu", arch: str = "sm_90", extra=()) -> bytes:
     """Compiles CUDA C++ with NVRTC and returns the "CUBIN" (the simulator's NVRTC front hands back PTX)."""
     from cuda.bindings import nvrtc
+
+    _preload_nvrtc_builtins()
 
     def ok(r):
         if r[0] != nvrtc.nvrtcResult.NVRTC_SUCCESS:
