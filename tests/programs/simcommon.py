@@ -146,6 +146,15 @@ def nvrtc_compile(source: str, name_: str = "prog.cu", arch: str = "sm_90", extr
     return out
 
 
+def cuda_include_flags() -> tuple[str, ...]:
+    """-I flags for the CUDA toolkit headers (cooperative groups and the like need them under NVRTC)."""
+    import os
+
+    base = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+    inc = os.path.join(base, "include")
+    return (f"-I{inc}", f"-I{os.path.join(inc, 'cccl')}")
+
+
 def digest(*arrays) -> str:
     h = hashlib.sha256()
     for a in arrays:
