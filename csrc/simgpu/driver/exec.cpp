@@ -93,7 +93,7 @@ void execute(Work& w, Stream& s) {
                  },
                  [](WaitWork& wt) { wt.stream->wait(wt.seq); },
                  [](MemValueWork& m) { run_mem_value(m); },
-                 [&](PoolFreeWork& p) { pool_complete_free(*p.pool, p.addr, s); },
+                 [&](PoolFreeWork& p) { pool_complete_free(*p.pool, p.addr, p.gen); },
                  [](GraphMemWork&) {},
                  [&](GraphBodyWork& g) { run_graph_body(*g.body, s); },
              },
@@ -110,7 +110,7 @@ void abandon(Work& w, Stream& s, CUresult err) {
                    t.in_host_callback = prev;
                  },
                  // Freed memory goes back to its pool even after a fault, so accounting stays right.
-                 [&](PoolFreeWork& p) { pool_complete_free(*p.pool, p.addr, s); },
+                 [&](PoolFreeWork& p) { pool_complete_free(*p.pool, p.addr, p.gen); },
                  [](auto&) {},
              },
              w);

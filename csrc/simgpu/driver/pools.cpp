@@ -57,8 +57,7 @@ void trim(MemPool& p, uint64_t keep) {
   {
     std::lock_guard<std::mutex> lock(p.mu);
     for (auto it = p.cached.begin(); it != p.cached.end() && p.reserved > keep;) {
-      auto s = it->second.freed_on.lock();
-      if (s && s->completed() < it->second.freed_seq) {
+      if (it->second.range_live) {  // its free has not executed yet
         ++it;
         continue;
       }
@@ -77,43 +76,9 @@ CUresult pool_alloc(MemPool& p, Context& c, Stream& s, uint64_t size, uint64_t* 
   if (size == 0) return CUDA_ERROR_INVALID_VALUE;
   if (size > (uint64_t(1) << 46)) return CUDA_ERROR_OUT_OF_MEMORY;
   uint64_t held = held_size(size);
-  MemPool::Block b;
-  bool reused = false;
-  {
-    std::lock_guard<std::mutex> lock(p.mu);
-    if (p.destroyed) return CUDA_ERROR_INVALID_VALUE;
-    if (p.props.maxSize && p.reserved + held > p.props.maxSize && p.cached.empty()) return CUDA_ERROR_OUT_OF_MEMORY;
-    for (auto it = p.cached.lower_bound(held); it != p.cached.end() && it->first <= 2 * held; ++it) {
-      auto fs = it->second.freed_on.lock();
-      bool same_stream = fs.get() == &s;
-      bool done = !fs || fs->completed() >= it->second.freed_seq;
-      if (!same_stream && !done) continue;
-      b = it->second;
-      p.cached.erase(it);
-      reused = true;
-      break;
-    }
-  }
   Device& d = *p.dev;
-  if (!reused) {
-    if (!d.charge(held)) {
-      trim(p, 0);  // give back what is cached before failing, as the driver does
-      if (!d.charge(held)) return CUDA_ERROR_OUT_OF_MEMORY;
-    }
-    b.addr = d.heap.alloc(held);
-    if (!b.addr) {
-      d.uncharge(held);
-      return CUDA_ERROR_OUT_OF_MEMORY;
-    }
-    b.held = held;
-  }
-  b.size = size;
-  b.free_pending = false;
-  b.freed_on.reset();
   MemRange r;
-  r.base = b.addr;
   r.size = size;
-  r.held = b.held;
   r.kind = MemKind::Device;
   r.device = d.ordinal;
   r.ctx = c.handle();
@@ -122,16 +87,61 @@ CUresult pool_alloc(MemPool& p, Context& c, Stream& s, uint64_t size, uint64_t* 
   r.pool = &p;
   {
     std::lock_guard<std::mutex> lock(p.mu);
-    r.access_read = r.access_write = p.access_mask;
-    if (!reused) {
-      p.reserved += b.held;
-      p.reserved_high = std::max(p.reserved_high, p.reserved);
+    if (p.destroyed) return CUDA_ERROR_INVALID_VALUE;
+    for (auto it = p.cached.lower_bound(held); it != p.cached.end() && it->first <= 2 * held; ++it) {
+      auto fs = it->second.freed_on.lock();
+      bool same_stream = fs.get() == &s;
+      bool done = !fs || (it->second.freed_seq != UINT64_MAX && fs->completed() >= it->second.freed_seq);
+      if (!same_stream && !done) continue;
+      MemPool::Block b = it->second;
+      p.cached.erase(it);
+      ++b.gen;
+      b.size = size;
+      b.freed_on.reset();
+      r.base = b.addr;
+      r.held = b.held;
+      r.access_read = r.access_write = p.access_mask;
+      if (b.range_live) {
+        // Its free has not executed yet: the registered range simply becomes the new allocation.
+        memmap().with(b.addr, [&](MemRange& m) { m = r; });
+      } else {
+        memmap().insert(r);
+      }
+      b.range_live = true;
+      p.used += b.held;
+      p.used_high = std::max(p.used_high, p.used);
+      p.live[b.addr] = b;
+      *out = b.addr;
+      return CUDA_SUCCESS;
     }
-    p.used += b.held;
+    if (p.props.maxSize && p.reserved + held > p.props.maxSize) return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  if (!d.charge(held)) {
+    trim(p, 0);  // give back what is cached before failing, as the driver does
+    if (!d.charge(held)) return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  MemPool::Block b;
+  b.addr = d.heap.alloc(held);
+  if (!b.addr) {
+    d.uncharge(held);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  b.held = held;
+  b.size = size;
+  b.gen = 1;
+  b.range_live = true;
+  r.base = b.addr;
+  r.held = held;
+  {
+    std::lock_guard<std::mutex> lock(p.mu);
+    r.access_read = r.access_write = p.access_mask;
+    p.reserved += held;
+    p.reserved_high = std::max(p.reserved_high, p.reserved);
+    p.used += held;
     p.used_high = std::max(p.used_high, p.used);
     p.live[b.addr] = b;
+    memmap().insert(r);
   }
-  memmap().insert(r);
   *out = b.addr;
   return CUDA_SUCCESS;
 }
@@ -150,14 +160,25 @@ CUresult free_async(CUdeviceptr dptr, CUstream h, bool ptds) {
     return free_device(dptr);
   }
   MemPool& p = *r->pool;
+  SIM_CHECK(capture_check_implicit(*s));
+  uint64_t gen;
   {
     std::lock_guard<std::mutex> lock(p.mu);
     auto it = p.live.find(dptr);
-    if (it == p.live.end() || it->second.free_pending) return CUDA_ERROR_INVALID_VALUE;
-    it->second.free_pending = true;
+    if (it == p.live.end()) return CUDA_ERROR_INVALID_VALUE;  // not allocated (or already freed)
+    MemPool::Block b = it->second;
+    p.live.erase(it);
+    p.used -= b.held;
+    b.freed_on = s;
+    b.freed_seq = UINT64_MAX;
+    gen = b.gen;
+    p.cached.emplace(b.held, b);
   }
-  auto pool = p.shared_from_this();
-  return submit(*s, PoolFreeWork{pool, dptr});
+  uint64_t seq = submit_seq(*s, PoolFreeWork{p.shared_from_this(), dptr, gen});
+  std::lock_guard<std::mutex> lock(p.mu);
+  for (auto& [h, b] : p.cached)
+    if (b.addr == dptr && b.gen == gen) b.freed_seq = seq;
+  return CUDA_SUCCESS;
 }
 
 CUresult lookup_pool(CUmemoryPool h, std::shared_ptr<MemPool>& out) {
@@ -194,40 +215,33 @@ void refresh_access(MemPool& p) {
 
 }  // namespace
 
-void pool_complete_free(MemPool& p, uint64_t addr, Stream& s) {
-  memmap().erase(addr);
+void pool_complete_free(MemPool& p, uint64_t addr, uint64_t gen) {
+  MemPool::Block drop;
   bool release = false;
-  MemPool::Block b;
   {
     std::lock_guard<std::mutex> lock(p.mu);
-    auto it = p.live.find(addr);
-    if (it == p.live.end()) return;
-    b = it->second;
-    p.live.erase(it);
-    p.used -= b.held;
-    if (p.destroyed) {
-      p.reserved -= b.held;
-      release = true;
-    } else {
-      b.free_pending = false;
-      b.freed_on = s.shared_from_this();
-      b.freed_seq = s.completed() + 1;  // this very work item
-      p.cached.emplace(b.held, b);
+    for (auto it = p.cached.begin(); it != p.cached.end(); ++it) {
+      MemPool::Block& b = it->second;
+      if (b.addr != addr || b.gen != gen || !b.range_live) continue;
+      // From here on kernels no longer see the block.
+      memmap().erase(addr);
+      b.range_live = false;
+      if (p.destroyed) {
+        p.reserved -= b.held;
+        drop = b;
+        release = true;
+        p.cached.erase(it);
+      }
+      break;
     }
   }
   if (release) {
-    p.dev->heap.release(b.addr, b.held);
-    p.dev->uncharge(b.held);
+    p.dev->heap.release(drop.addr, drop.held);
+    p.dev->uncharge(drop.held);
   }
 }
 
 CUresult pool_free_now(MemPool& p, uint64_t addr) {
-  {
-    std::lock_guard<std::mutex> lock(p.mu);
-    auto it = p.live.find(addr);
-    if (it == p.live.end() || it->second.free_pending) return CUDA_ERROR_INVALID_VALUE;
-  }
-  memmap().erase(addr);
   MemPool::Block b;
   {
     std::lock_guard<std::mutex> lock(p.mu);
@@ -237,6 +251,7 @@ CUresult pool_free_now(MemPool& p, uint64_t addr) {
     p.live.erase(it);
     p.used -= b.held;
     p.reserved -= b.held;
+    memmap().erase(addr);
   }
   p.dev->heap.release(b.addr, b.held);
   p.dev->uncharge(b.held);

@@ -85,6 +85,7 @@ struct MemValueWork {  // cuStreamWriteValue* / cuStreamWaitValue*
 struct PoolFreeWork {  // cuMemFreeAsync reaching its point in the stream
   std::shared_ptr<MemPool> pool;
   uint64_t addr = 0;
+  uint64_t gen = 0;  // the block's generation when freed (a reuse since then makes this a no-op)
 };
 
 struct GraphMemWork {  // graph mem alloc / free nodes: memory is owned by the graph
