@@ -45,6 +45,47 @@ inline uint8_t* xlate(Ctx& c, MemCacheEntry& e, uint64_t a, unsigned size, unsig
   }
 }
 
+// Fast path for non-generic spaces: every active lane's address is checked
+// against one window [lo, lo+len) with branch-free code, so the loops
+// vectorise.  Lane i's host address is base + off[i] (inactive lanes get a
+// harmless in-window offset).  Returns false when some active lane is out of
+// the window or misaligned; the caller then takes the per-lane path, which
+// reports the fault (or, for global memory, finds another range).
+template <MSp SP, unsigned SZ, class AT>
+inline bool translate_fast(Ctx& c, const Inst& in, uint32_t m, uint8_t*& base, uint64_t* off) {
+  const AT* addr = R<const AT>(c, in.o[4]);
+  const uint64_t imm = uint64_t(in.imm);
+  uint64_t lo, len;
+  if constexpr (SP == MSp::Global) {
+    const MemCacheEntry& e = c.mc[in.aux];
+    lo = e.lo;
+    len = e.len;
+    base = nullptr;
+  } else if constexpr (SP == MSp::Shared) {
+    lo = 0;
+    len = c.L->shared_size >= SZ ? c.L->shared_size - SZ + 1 : 0;
+    base = c.b->shared;
+  } else {
+    lo = 0;
+    len = c.L->local_stride >= SZ ? c.L->local_stride - SZ + 1 : 0;
+    base = c.w->local;
+  }
+  uint32_t bad = 0;
+  for (int i = 0; i < 32; ++i) {
+    uint64_t a = uint64_t(addr[i]) + imm;
+    uint32_t act = (m >> i) & 1;
+    uint32_t ok = ((a & (SZ - 1)) == 0) & (a - lo < len);
+    bad |= act & (ok ^ 1);
+    off[i] = act ? a : lo;
+  }
+  if (bad) return false;
+  if constexpr (SP == MSp::Local) {
+    const uint64_t stride = c.L->local_stride;
+    for (int i = 0; i < 32; ++i) off[i] += uint64_t(i) * stride;
+  }
+  return true;
+}
+
 // Translates the address operand o[4] (+imm) of all lanes in m; returns kNext
 // or the fault code.  Alignment is checked against SZ.
 template <MSp SP, unsigned SZ, class AT>

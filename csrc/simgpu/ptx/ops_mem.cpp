@@ -14,19 +14,44 @@ namespace simgpu::ptx {
 
 namespace {
 
+// Host address of lane i is base + off[i].
+template <MSp SP, unsigned SZ, class AT>
+inline int addresses(Ctx& c, const Inst& in, uint32_t m, uint8_t*& base, uint64_t* off, bool write,
+                     const char* what) {
+  if constexpr (SP == MSp::Global || SP == MSp::Shared || SP == MSp::Local) {
+    if (__builtin_expect(translate_fast<SP, SZ, AT>(c, in, m, base, off), 1)) return kNext;
+  }
+  uint8_t* ptr[32];
+  if (int r = translate<SP, SZ, AT>(c, in, m, ptr, write, what)) return r;
+  base = nullptr;
+  SIM_FOR_LANES(m, i) off[i] = reinterpret_cast<uint64_t>(ptr[i]);
+  return kNext;
+}
+
 template <MSp SP, unsigned W, unsigned V, bool A64, bool ATOMIC>
 int h_ld(Ctx& c, const Inst& in, uint32_t m) {
   using T = typename UInt<W>::T;
   using AT = std::conditional_t<A64, uint64_t, uint32_t>;
-  uint8_t* ptr[32];
-  if (int r = translate<SP, W * V, AT>(c, in, m, ptr, false, "load")) return r;
+  if (m == 0) return kNext;
+  uint8_t* base;
+  uint64_t off[32];
+  if (int r = addresses<SP, W * V, AT>(c, in, m, base, off, false, "load")) return r;
   for (unsigned k = 0; k < V; ++k) {
     T* d = R<T>(c, in.o[k]);
+    if constexpr (!ATOMIC && W <= 8) {
+      if (m == ~0u && base) {
+        alignas(32) T t[32];
+        for (int i = 0; i < 32; ++i) std::memcpy(&t[i], base + off[i] + k * W, W);
+        std::memcpy(d, t, sizeof t);
+        continue;
+      }
+    }
     SIM_FOR_LANES(m, i) {
+      uint8_t* p = base + off[i] + k * W;
       if constexpr (ATOMIC && W <= 8) {
-        d[i] = __atomic_load_n(reinterpret_cast<T*>(ptr[i] + k * W), __ATOMIC_ACQUIRE);
+        d[i] = __atomic_load_n(reinterpret_cast<T*>(p), __ATOMIC_ACQUIRE);
       } else {
-        std::memcpy(&d[i], ptr[i] + k * W, W);
+        std::memcpy(&d[i], p, W);
       }
     }
   }
@@ -37,15 +62,18 @@ template <MSp SP, unsigned W, unsigned V, bool A64, bool ATOMIC>
 int h_st(Ctx& c, const Inst& in, uint32_t m) {
   using T = typename UInt<W>::T;
   using AT = std::conditional_t<A64, uint64_t, uint32_t>;
-  uint8_t* ptr[32];
-  if (int r = translate<SP, W * V, AT>(c, in, m, ptr, true, "store")) return r;
+  if (m == 0) return kNext;
+  uint8_t* base;
+  uint64_t off[32];
+  if (int r = addresses<SP, W * V, AT>(c, in, m, base, off, true, "store")) return r;
   for (unsigned k = 0; k < V; ++k) {
     const T* s = R<const T>(c, in.o[k]);
     SIM_FOR_LANES(m, i) {
+      uint8_t* p = base + off[i] + k * W;
       if constexpr (ATOMIC && W <= 8) {
-        __atomic_store_n(reinterpret_cast<T*>(ptr[i] + k * W), s[i], __ATOMIC_RELEASE);
+        __atomic_store_n(reinterpret_cast<T*>(p), s[i], __ATOMIC_RELEASE);
       } else {
-        std::memcpy(ptr[i] + k * W, &s[i], W);
+        std::memcpy(p, &s[i], W);
       }
     }
   }
