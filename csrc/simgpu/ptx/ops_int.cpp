@@ -532,7 +532,7 @@ OpFn sel_int(IOp op, Ty t) {
     case IOp::ShfLClamp: return t == Ty::B32 ? &h_int<IOp::ShfLClamp, uint32_t> : nullptr;
     case IOp::ShfRWrap: return t == Ty::B32 ? &h_int<IOp::ShfRWrap, uint32_t> : nullptr;
     case IOp::ShfRClamp: return t == Ty::B32 ? &h_int<IOp::ShfRClamp, uint32_t> : nullptr;
-    case IOp::Lop3: return t == Ty::B32 ? &h_int<IOp::Lop3, uint32_t> : t == Ty::B64 ? &h_int<IOp::Lop3, uint64_t> : nullptr;
+    case IOp::Lop3: return t == Ty::B32 ? &h_int<IOp::Lop3, uint32_t> : nullptr;
 #define CARRY(OPX) \
     case IOp::OPX: \
       switch (t) { \

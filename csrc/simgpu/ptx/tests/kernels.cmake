@@ -20,3 +20,8 @@ if(SING_NVCC)
   endforeach()
 endif()
 add_custom_target(ptx_test_kernels DEPENDS ${SIM_PTX_KERNEL_OUTPUTS})
+
+# Host references switch the FPU rounding mode: no constant folding under
+# the assumption of round-to-nearest.
+set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/test_float.cpp ${CMAKE_CURRENT_LIST_DIR}/test_half.cpp
+                            PROPERTIES COMPILE_OPTIONS "-frounding-math")
