@@ -628,8 +628,12 @@ void c_set(FnCompiler& fc, const Instr& in) {
     else if (dt == Ty::BF16x2) dk = 4;
     else if (dt == Ty::U32 || dt == Ty::S32) dk = 3;
     else fc.unsupported();
+  } else if (ty_size(dt) == 2) {
+    if (dt == Ty::F16) dk = 5;
+    else if (dt == Ty::BF16) dk = 6;
+    else if (dt == Ty::U16 || dt == Ty::S16) dk = 7;
+    else fc.unsupported();
   } else {
-    if (st == Ty::F16 || st == Ty::BF16) fc.unsupported();
     if (dt == Ty::F32) dk = 1;
     else if (dt == Ty::U32 || dt == Ty::S32) dk = 0;
     else fc.unsupported();

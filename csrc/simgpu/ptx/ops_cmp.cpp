@@ -98,7 +98,8 @@ int h_setp(Ctx& c, const Inst& in, uint32_t m) {
 }
 
 // set: aux bits as setp; aux bits 8-9: destination kind (0 int all-ones,
-// 1 f32 1.0, 2 packed f16 1.0 per half, 3 packed int all-ones per half, 4 bf16x2 1.0).
+// 1 f32 1.0, 2 packed f16 1.0 per half, 3 packed int all-ones per half, 4 bf16x2 1.0,
+// 5 f16 1.0, 6 bf16 1.0, 7 16-bit all ones).
 template <Cmp C, class T, EK K, bool FTZ, bool X2>
 int h_set(Ctx& c, const Inst& in, uint32_t m) {
   uint32_t cw = pred_word(c, in.o[3]) ^ ((in.aux & 4) ? ~0u : 0u);
@@ -109,6 +110,12 @@ int h_set(Ctx& c, const Inst& in, uint32_t m) {
     const T* a = R<const T>(c, in.o[1]);
     const T* b = R<const T>(c, in.o[2]);
     uint32_t r = combine(collect([&](int i) { return cmpv<C>(decode<K, FTZ>(a[i]), decode<K, FTZ>(b[i])); }), cw, comb);
+    if (dk >= 5) {  // 16-bit destination: f16 1.0, bf16 1.0 or all ones
+      uint16_t tv = dk == 5 ? 0x3c00 : dk == 6 ? 0x3f80 : 0xffff;
+      uint16_t* d16 = R<uint16_t>(c, in.o[0]);
+      SIM_FOR_LANES(m, i) d16[i] = ((r >> i) & 1) ? tv : 0;
+      return kNext;
+    }
     uint32_t tv = dk == 1 ? 0x3f800000u : 0xffffffffu;
     SIM_FOR_LANES(m, i) d[i] = ((r >> i) & 1) ? tv : 0;
   } else {
