@@ -321,6 +321,11 @@ uint32_t FnCompiler::dst(const ast::Operand& o, Ty t) {
 }
 
 uint32_t FnCompiler::src_pred(const ast::Operand& o, bool* neg) {
+  if (o.kind == ast::Operand::Int) {
+    // A literal predicate (mov.pred %p, 0): a constant mask word.
+    if (neg) *neg = false;
+    return const_slot(o.ival ? 0xffffffffu : 0u, 4);
+  }
   if (o.kind != ast::Operand::Name) fail("expected a predicate operand");
   const Sym* s = lookup(o.name);
   if (!s) fail("undeclared register '" + o.name + "'");
