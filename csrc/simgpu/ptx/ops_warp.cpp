@@ -1,13 +1,32 @@
-// Warp-wide exchanges: shfl, vote, match, redux, activemask, elect.  The
-// executing lanes are the participants; membermask is validated only in the
-// sense that it must name every executing lane (a kernel that breaks that
-// rule has undefined behaviour on a GPU too).
+// Warp-wide exchanges: shfl, vote, match, redux, activemask, elect.
+//
+// A lane's participants are the executing lanes named by its membermask.
+// Lanes of one warp may execute the same instruction with different masks
+// (cooperative-groups tiles: each half-warp names itself), so vote, match and
+// redux work per group of lanes sharing a mask value.
+#include <algorithm>
+
 #include "ptx/lanes.h"
 #include "ptx/ops.h"
 
 namespace simgpu::ptx {
 
 namespace {
+
+// Calls f(group, participants) for each set of executing lanes that share
+// a membermask value.
+template <class F>
+inline void by_mask(Ctx& c, uint32_t mask_off, uint32_t m, F f) {
+  const uint32_t* mm = R<const uint32_t>(c, mask_off);
+  uint32_t left = m;
+  while (left) {
+    uint32_t mask = mm[__builtin_ctz(left)];
+    uint32_t group = 0;
+    SIM_FOR_LANES(left, i) group |= uint32_t(mm[i] == mask) << i;
+    f(group, mask & m);
+    left &= ~group;
+  }
+}
 
 template <int MODE>
 int h_shfl(Ctx& c, const Inst& in, uint32_t m) {
@@ -36,14 +55,19 @@ int h_shfl(Ctx& c, const Inst& in, uint32_t m) {
 
 template <int MODE>
 int h_vote(Ctx& c, const Inst& in, uint32_t m) {
-  uint32_t a = (pred_word(c, in.o[1]) ^ ((in.aux2 & 1) ? ~0u : 0u)) & m;
-  if constexpr (MODE == 3) {
-    uint32_t* d = R<uint32_t>(c, in.o[0]);
-    SIM_FOR_LANES(m, i) d[i] = a;
-  } else {
-    bool r = MODE == 0 ? a == m : MODE == 1 ? a != 0 : (a == 0 || a == m);
-    set_pred(c, in.o[0], r ? ~0u : 0u, m);
-  }
+  uint32_t a = pred_word(c, in.o[1]) ^ ((in.aux2 & 1) ? ~0u : 0u);
+  uint32_t res = 0;
+  uint32_t* d = R<uint32_t>(c, in.o[0]);
+  by_mask(c, in.o[2], m, [&](uint32_t group, uint32_t part) {
+    uint32_t v = a & part;
+    if constexpr (MODE == 3) {
+      SIM_FOR_LANES(group, i) d[i] = v;
+    } else {
+      bool r = MODE == 0 ? v == part : MODE == 1 ? v != 0 : (v == 0 || v == part);
+      if (r) res |= group;
+    }
+  });
+  if constexpr (MODE != 3) set_pred(c, in.o[0], res, m);
   return kNext;
 }
 
@@ -51,44 +75,51 @@ template <bool ALL, class T>
 int h_match(Ctx& c, const Inst& in, uint32_t m) {
   const T* a = R<const T>(c, in.o[1]);
   uint32_t* d = R<uint32_t>(c, in.o[0]);
-  if constexpr (ALL) {
-    T v = a[__builtin_ctz(m | (1u << 31))];
-    bool same = true;
-    SIM_FOR_LANES(m, i) same = same && a[i] == v;
-    SIM_FOR_LANES(m, i) d[i] = same ? m : 0;
-    set_pred(c, in.o[3], same ? ~0u : 0u, m);
-  } else {
-    uint32_t res[32];
-    SIM_FOR_LANES(m, i) {
-      uint32_t r = 0;
-      SIM_FOR_LANES(m, j) r |= uint32_t(a[j] == a[i]) << j;
-      res[i] = r;
+  uint32_t pv = 0;
+  uint32_t res[32];
+  by_mask(c, in.o[2], m, [&](uint32_t group, uint32_t part) {
+    if constexpr (ALL) {
+      T v = a[__builtin_ctz(group)];
+      bool same = true;
+      SIM_FOR_LANES(part, i) same = same && a[i] == v;
+      SIM_FOR_LANES(group, i) res[i] = same ? part : 0;
+      if (same) pv |= group;
+    } else {
+      SIM_FOR_LANES(group, i) {
+        uint32_t r = 0;
+        SIM_FOR_LANES(part, j) r |= uint32_t(a[j] == a[i]) << j;
+        res[i] = r;
+      }
     }
-    SIM_FOR_LANES(m, i) d[i] = res[i];
-  }
+  });
+  SIM_FOR_LANES(m, i) d[i] = res[i];
+  if constexpr (ALL) set_pred(c, in.o[3], pv, m);
   return kNext;
 }
 
 template <RedOp OP, bool SIGNED>
 int h_redux(Ctx& c, const Inst& in, uint32_t m) {
-  if (m == 0) return kNext;
   const uint32_t* a = R<const uint32_t>(c, in.o[1]);
-  uint32_t acc = a[__builtin_ctz(m)];
-  bool first = true;
-  SIM_FOR_LANES(m, i) {
-    if (first) { first = false; continue; }
-    uint32_t v = a[i];
-    switch (OP) {
-      case RedOp::Add: acc += v; break;
-      case RedOp::And: acc &= v; break;
-      case RedOp::Or: acc |= v; break;
-      case RedOp::Xor: acc ^= v; break;
-      case RedOp::Min: acc = SIGNED ? uint32_t(std::min(int32_t(acc), int32_t(v))) : std::min(acc, v); break;
-      case RedOp::Max: acc = SIGNED ? uint32_t(std::max(int32_t(acc), int32_t(v))) : std::max(acc, v); break;
+  uint32_t res[32];
+  by_mask(c, in.o[2], m, [&](uint32_t group, uint32_t part) {
+    if (!part) part = group;
+    uint32_t acc = a[__builtin_ctz(part)];
+    uint32_t rest = part & (part - 1);
+    SIM_FOR_LANES(rest, i) {
+      uint32_t v = a[i];
+      switch (OP) {
+        case RedOp::Add: acc += v; break;
+        case RedOp::And: acc &= v; break;
+        case RedOp::Or: acc |= v; break;
+        case RedOp::Xor: acc ^= v; break;
+        case RedOp::Min: acc = SIGNED ? uint32_t(std::min(int32_t(acc), int32_t(v))) : std::min(acc, v); break;
+        case RedOp::Max: acc = SIGNED ? uint32_t(std::max(int32_t(acc), int32_t(v))) : std::max(acc, v); break;
+      }
     }
-  }
+    SIM_FOR_LANES(group, i) res[i] = acc;
+  });
   uint32_t* d = R<uint32_t>(c, in.o[0]);
-  SIM_FOR_LANES(m, i) d[i] = acc;
+  SIM_FOR_LANES(m, i) d[i] = res[i];
   return kNext;
 }
 
