@@ -384,6 +384,7 @@ void FnCompiler::flush_post() {
 
 MemRef FnCompiler::mem(const ast::Operand& o) {
   if (o.kind != ast::Operand::Mem) fail("expected a memory operand [..]");
+  if (!o.elems.empty()) fail("texture-style address operand for '" + cur->op + "'");
   MemRef r;
   r.off = o.ival;
   if (o.name.empty()) {

@@ -306,11 +306,12 @@ class Parser {
     out.push_back(it);
   }
 
-  void initializer(std::vector<InitItem>& out) {
+  void initializer(std::vector<InitItem>& out, int depth = 0) {
+    if (depth > 32) fail(peek(), "initializer nested too deeply");
     if (accept('{')) {
       if (accept('}')) return;
       for (;;) {
-        if (is_punct(peek(), '{')) initializer(out);
+        if (is_punct(peek(), '{')) initializer(out, depth + 1);
         else init_value(out);
         if (accept('}')) return;
         expect(',');
@@ -528,15 +529,18 @@ class Parser {
     return off;
   }
 
-  Operand operand() {
+  Operand operand(int depth = 0) {
     Operand o;
     const Token& t = peek();
+    if (depth > 4) fail(t, "operand nested too deeply");
     if (is_punct(t, '[')) {
       next();
       o.kind = Operand::Mem;
       if (peek().kind == Tok::Ident) {
         o.name = std::string(next().text);
         o.ival = offset_expr();
+        // Texture/surface addressing: [tex, {coords}] or [tex, sampler, {coords}].
+        while (accept(',')) o.elems.push_back(operand(depth + 1));
       } else {
         bool minus = accept('-');
         uint64_t v = expect_int("address");
@@ -550,7 +554,7 @@ class Parser {
       next();
       o.kind = Operand::Vec;
       for (;;) {
-        o.elems.push_back(operand());
+        o.elems.push_back(operand(depth + 1));
         if (accept('}')) break;
         expect(',');
       }
@@ -561,7 +565,7 @@ class Parser {
       o.kind = Operand::List;
       if (accept(')')) return o;
       for (;;) {
-        o.elems.push_back(operand());
+        o.elems.push_back(operand(depth + 1));
         if (accept(')')) break;
         expect(',');
       }
@@ -569,7 +573,7 @@ class Parser {
     }
     if (is_punct(t, '!')) {
       next();
-      o = operand();
+      o = operand(depth + 1);
       if (o.kind != Operand::Name) fail(t, "'!' applies only to predicates");
       o.neg = !o.neg;
       return o;
@@ -589,9 +593,6 @@ class Parser {
       o.fval = neg ? -v.fval : v.fval;
       o.f32_hex = v.is_f32_hex;
       o.f64_hex = v.is_f64_hex;
-      if (neg && (o.f32_hex || o.f64_hex)) {
-        // -0f3F800000 is legal PTX: negate the bit pattern's value.
-      }
       return o;
     }
     if (v.kind == Tok::Ident && !neg) {
