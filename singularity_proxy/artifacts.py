@@ -75,12 +75,12 @@ def real_driver_path() -> str | None:
     return None
 
 
-def parse_device(spec: str) -> tuple[str, int]:
-    """'sim', 'sim:N', 'cuda', 'cuda:N' -> (kind, index)."""
+def parse_device(spec: str) -> tuple[str, int | None]:
+    """'sim', 'sim:N', 'cuda', 'cuda:N' -> (kind, index); no index means every device."""
     kind, _, index = spec.partition(":")
-    if kind not in ("sim", "cuda") or (index and not index.isdigit()):
+    if kind not in ("sim", "cuda") or (index and not index.isdigit()) or spec.endswith(":"):
         raise SingularityError(f"bad device {spec!r}: use sim, sim:N, cuda or cuda:N")
-    return kind, int(index or 0)
+    return kind, int(index) if index else None
 
 
 def proxied_env(device: str = "sim", job: str | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -91,9 +91,9 @@ def proxied_env(device: str = "sim", job: str | None = None, base: Mapping[str, 
     preload = [paths["shim"]]
     if kind == "sim":
         env["SINGULARITY_BACKEND"] = paths["simgpu"]
-        # The proxy sees only the chosen device, as ordinal 0.
-        have = int(env.get("SINGULARITY_SIM_DEVICES", "1") or 1)
-        env["SINGULARITY_SIM_DEVICES"] = str(max(have, index + 1))
+        if index is not None:
+            have = int(env.get("SINGULARITY_SIM_DEVICES", "1") or 1)
+            env["SINGULARITY_SIM_DEVICES"] = str(max(have, index + 1))
         nvrtc = real_nvrtc_path()
         if nvrtc:
             preload.append(paths["simnvrtc"])
@@ -103,7 +103,9 @@ def proxied_env(device: str = "sim", job: str | None = None, base: Mapping[str, 
         if not driver:
             raise SingularityError("no NVIDIA driver (libcuda.so.1) on this host: use --device sim")
         env["SINGULARITY_BACKEND"] = driver
-    env["CUDA_VISIBLE_DEVICES"] = str(index)
+    if index is not None:
+        # The proxy sees only the chosen device, as ordinal 0.
+        env["CUDA_VISIBLE_DEVICES"] = str(index)
     env["SINGULARITY_PROXY"] = paths["proxy"]
     if job:
         env["SINGULARITY_JOB"] = job

@@ -23,10 +23,21 @@ constexpr uint64_t kSpinNs = 30'000;
 constexpr int64_t kSleepNs = 100'000'000;
 }  // namespace
 
-Client::Client(uint32_t id, pid_t pid, int control_fd, std::string job)
-    : id_(id), pid_(pid), control_fd_(control_fd), job_(std::move(job)) {}
+namespace {
+std::atomic<int> g_clients{0};
+}  // namespace
 
-Client::~Client() { shutdown(); }
+int client_count() { return g_clients.load(); }
+
+Client::Client(uint32_t id, pid_t pid, int control_fd, std::string job)
+    : id_(id), pid_(pid), control_fd_(control_fd), job_(std::move(job)) {
+  g_clients.fetch_add(1);
+}
+
+Client::~Client() {
+  shutdown();
+  g_clients.fetch_sub(1);
+}
 
 CUresult Client::setup(uint64_t va_base, uint64_t va_size, uint64_t host_base, uint64_t host_size, int host_fd,
                        int* segment_fd, std::string& error, bool* range_busy) {
@@ -100,6 +111,32 @@ CUresult Client::open_channel(uint32_t index) {
   workers_[index] = std::make_unique<Worker>(*this, index);
   workers_[index]->start();
   return CUDA_SUCCESS;
+}
+
+bool Client::valid_range(uint64_t p, uint64_t n) {
+  if (p + n < p) return false;
+  if (in_device_range(p, n)) {
+    if (heap.contains(p, n)) return true;
+    std::lock_guard<std::mutex> lock(mu);
+    // App VMM mappings: consecutive mappings may together cover the range.
+    uint64_t at = p;
+    auto it = app_mappings.upper_bound(at);
+    if (it == app_mappings.begin()) return false;
+    --it;
+    while (it != app_mappings.end() && it->first <= at && at < it->first + it->second.bytes) {
+      at = it->first + it->second.bytes;
+      if (at >= p + n) return true;
+      ++it;
+    }
+    return false;
+  }
+  // Any page of the shared host range: it is this client's own memory.
+  if (in_host_range(p, n)) return true;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = module_globals.upper_bound(p);
+  if (it == module_globals.begin()) return false;
+  --it;
+  return p + n <= it->first + it->second.first;
 }
 
 void Client::wait_turn(uint64_t ticket) {

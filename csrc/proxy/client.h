@@ -96,9 +96,16 @@ struct Pool {
   CUmemPoolProps props{};
   uint64_t release_threshold = 0;
   uint64_t used = 0, used_high = 0, reserved_high = 0;
+  // Freed blocks the pool keeps for reuse, up to the release threshold:
+  // ptr -> bytes.  Reserved memory = used + retained.
+  std::multimap<uint64_t, uint64_t> retained_by_size;  // bytes -> ptr
+  uint64_t retained = 0;
   int reuse_follow_event = 1, reuse_opportunistic = 1, reuse_internal = 1;
   bool is_default = false;
 };
+
+// Clients connected to this proxy process right now.
+int client_count();
 
 class Client {
  public:
@@ -127,6 +134,8 @@ class Client {
     return p >= host_base_ && p + n >= p && p + n <= host_base_ + host_size_;
   }
   bool in_device_range(uint64_t p, uint64_t n) const { return heap.owns_range(p, n); }
+  // [p, p+n) lies inside one live allocation of this client.
+  bool valid_range(uint64_t p, uint64_t n);
 
   HandleTable handles;
   DeviceHeap heap;
@@ -153,6 +162,9 @@ class Client {
     bool library;
   };
   std::map<uint64_t, Image> images;                    // module or library vid -> image
+  // Module-scope variables the app asked for: memory the driver placed for
+  // the module, which the app may copy to and from.  start -> {bytes, owner}
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> module_globals;
   int primary_retains = 0;
 
   // Host-function callbacks waiting in the app (see custom_hostfn.cpp).

@@ -1,13 +1,14 @@
 // Host functions (cuLaunchHostFunc, cuStreamAddCallback) are the app's code:
-// when the stream reaches one, the backend calls a trampoline here that asks
-// the app's callback thread to run it and waits until it has, so the stream
-// stays blocked exactly as long as on a real driver.
+// when the stream reaches one, the backend calls a trampoline here that posts
+// it to a slot of the segment for the app to run, and waits until the app
+// marks it done, so the stream stays blocked exactly as long as on a real
+// driver.  Each stream waits for its own slot only: callbacks of different
+// streams run concurrently in the app, as they do on a GPU.
 #include <cstring>
 
 #include "handler_util.h"
 #include "log.h"
 #include "wire/futex.h"
-#include "wire/payloads.h"
 
 namespace sing::proxy {
 
@@ -15,42 +16,54 @@ namespace {
 
 struct Pending {
   Client* client;
-  wire::CallbackSlotV slot;
+  uint64_t fn, user_data, stream;
+  uint32_t kind;
 };
 
 void CUDA_CB trampoline(void* data) {
   auto* p = static_cast<Pending*>(data);
   Client& c = *p->client;
   wire::SegmentHeader* seg = c.segment();
-  uint32_t index;
-  {
-    std::lock_guard<std::mutex> lock(c.cb_mu);
-    index = c.cb_next;
-    // A full ring means the app stopped running callbacks: wait for room.
-    while (!c.closing.load() && index - seg->cb_head.load() >= wire::kCallbackSlots) {
-      uint32_t seen = seg->cb_head.load();
-      wire::futex_wait(&seg->cb_head, seen, 100'000'000);
+  wire::CallbackSlot* slot = nullptr;
+  // A free slot; all taken means the app is running that many callbacks.
+  while (!slot && !c.closing.load()) {
+    {
+      std::lock_guard<std::mutex> lock(c.cb_mu);
+      for (uint32_t i = 0; i < wire::kCallbackSlots && !slot; ++i) {
+        wire::CallbackSlot& s = seg->cb[(c.cb_next + i) % wire::kCallbackSlots];
+        if (s.state.load(std::memory_order_acquire) == wire::kSlotFree) {
+          slot = &s;
+          c.cb_next = (c.cb_next + i + 1) % wire::kCallbackSlots;
+        }
+      }
+      if (slot) {
+        slot->fn = p->fn;
+        slot->user_data = p->user_data;
+        slot->stream = p->stream;
+        slot->kind = p->kind;
+        slot->status = 0;
+        slot->state.store(wire::kSlotPosted, std::memory_order_release);
+      }
     }
-    if (c.closing.load()) {
-      delete p;
-      return;
-    }
-    c.cb_next = index + 1;
-    std::memcpy(seg->cb[index % wire::kCallbackSlots], &p->slot, sizeof(p->slot));
-    seg->cb_tail.store(index + 1, std::memory_order_seq_cst);
-    wire::futex_wake_all(&seg->cb_tail);
+    if (!slot) wire::futex_wait(&seg->cb_posted, seg->cb_posted.load(), 10'000'000);
   }
   delete p;
-  // Block this stream until the app has run it.  A client that goes away
-  // releases us through `closing` (its shutdown waits for its streams).
-  while (!c.closing.load() && int32_t(seg->cb_head.load(std::memory_order_acquire) - (index + 1)) < 0) {
-    uint32_t seen = seg->cb_head.load();
-    if (int32_t(seen - (index + 1)) >= 0) break;
-    wire::futex_wait(&seg->cb_head, seen, 100'000'000);
+  if (!slot) return;
+  seg->cb_posted.fetch_add(1, std::memory_order_seq_cst);
+  wire::futex_wake_all(&seg->cb_posted);
+  // A client that goes away releases us through `closing` (its shutdown
+  // waits for its streams).
+  for (;;) {
+    uint32_t st = slot->state.load(std::memory_order_acquire);
+    if (st == wire::kSlotDone) break;
+    if (c.closing.load()) return;
+    wire::futex_wait(&slot->state, st, 100'000'000);
   }
+  slot->state.store(wire::kSlotFree, std::memory_order_release);
+  wire::futex_wake_all(&seg->cb_posted);  // someone may wait for a free slot
 }
 
-// {u64 stream, u64 fn, u64 user_data, u32 kind}
+// {u64 stream, u64 fn, u64 user_data}
 template <uint16_t Op>
 CUresult host_fn(Call& c) {
   Arg<CUstream> stream;
@@ -61,8 +74,8 @@ CUresult host_fn(Call& c) {
   if (r != CUDA_SUCCESS) return r;
   if (!fn) return CUDA_ERROR_INVALID_VALUE;
   const bool is_callback = Op == wire::kOp_cuStreamAddCallback || Op == wire::kOp_cuStreamAddCallback_ptsz;
-  auto* p = new Pending{&c.client, {fn, data, reinterpret_cast<uint64_t>(stream.app),
-                                    is_callback ? wire::kStreamCallback : wire::kHostFn, 0}};
+  auto* p = new Pending{&c.client, fn, data, reinterpret_cast<uint64_t>(stream.app),
+                        is_callback ? wire::kStreamCallback : wire::kHostFn};
   const bool ptsz = Op == wire::kOp_cuLaunchHostFunc_ptsz || Op == wire::kOp_cuStreamAddCallback_ptsz;
   auto launch = ptsz ? BACKEND(cuLaunchHostFunc_ptsz) : BACKEND(cuLaunchHostFunc);
   r = launch(stream.real, trampoline, p);

@@ -1,6 +1,7 @@
 // Device and host memory of a client: cuMemAlloc on the job's heap, the
 // shared host blocks (pinned, mapped, managed), address ranges and pointer
 // attributes.
+#include <algorithm>
 #include <cstring>
 
 #include "handler_util.h"
@@ -19,9 +20,20 @@ CUresult cuMemAlloc_v2(Call& c) {
   if ((r = current_device(&dev)) != CUDA_SUCCESS) return r;
   reclaim_pending_frees(c.client);
   uint64_t p = 0;
-  if ((r = c.client.heap.alloc(bytes.v, dev, &p)) != CUDA_SUCCESS) return r;
+  if ((r = c.client.heap.alloc(bytes.v, dev, current_context(c.client), &p)) != CUDA_SUCCESS) return r;
   *dptr.pass() = p;
   encode_all(c, dptr, bytes);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemGetInfo_v2(Call& c) {
+  Arg<size_t*> free_bytes, total;
+  CUresult r = decode_all(c, free_bytes, total);
+  if (r != CUDA_SUCCESS) return r;
+  if ((r = BACKEND(cuMemGetInfo_v2)(free_bytes.pass(), total.pass())) != CUDA_SUCCESS) return r;
+  // Free memory as the app would see it without the proxy's sub-allocation.
+  if (free_bytes.present) free_bytes.local = std::min<uint64_t>(free_bytes.local + c.client.heap.slack(), total.local);
+  encode_all(c, free_bytes, total);
   return CUDA_SUCCESS;
 }
 
@@ -34,6 +46,11 @@ CUresult cuMemFree_v2(Call& c) {
     // never handed out (null, garbage, already freed).  It cannot free
     // anything of another client: all client memory is VMM-mapped.
     return BACKEND(cuMemFree_v2)(ptr.v);
+  }
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    for (auto& f : c.client.pending_frees)
+      if (f.ptr == ptr.v) return CUDA_ERROR_INVALID_VALUE;  // already freed (stream-ordered)
   }
   // cuMemFree synchronizes with the device before the memory goes away.
   if ((r = BACKEND(cuCtxSynchronize)()) != CUDA_SUCCESS && r != CUDA_ERROR_INVALID_CONTEXT) return r;
@@ -80,7 +97,7 @@ CUresult cuMemAllocPitch_v2(Call& c) {
   uint64_t a = align > 512 ? uint64_t(align) : 512;
   uint64_t p = (width.v + a - 1) / a * a;
   uint64_t out;
-  if ((r = c.client.heap.alloc(p * height.v, dev, &out)) != CUDA_SUCCESS) return r;
+  if ((r = c.client.heap.alloc(p * height.v, dev, current_context(c.client), &out)) != CUDA_SUCCESS) return r;
   dptr.local = out;
   pitch.local = p;
   encode_all(c, dptr, pitch, width, height, elem);

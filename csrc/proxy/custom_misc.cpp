@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "handler_util.h"
+#include "pools.h"
 
 namespace sing::proxy::custom {
 
@@ -77,8 +78,21 @@ CUresult cuCtxCreate_v4(Call& c) {
   return CUDA_SUCCESS;
 }
 
-// The primary context is shared by every client of this proxy: resetting
-// it for one app releases that app's objects and memory, nobody else's.
+// Destroying a context frees the memory allocated in it.
+CUresult cuCtxDestroy_v2(Call& c) {
+  Arg<CUcontext> ctx;
+  CUresult r = decode_all(c, ctx);
+  if (r != CUDA_SUCCESS) return r;
+  if ((r = BACKEND(cuCtxDestroy_v2)(ctx.real)) != CUDA_SUCCESS) return r;
+  c.client.heap.free_context(reinterpret_cast<uint64_t>(ctx.app));
+  forget(c.client, ctx.app);
+  return CUDA_SUCCESS;
+}
+
+// The primary context is shared by every client of this proxy.  The only
+// client of a proxy gets the real reset (flags cleared, a new incarnation);
+// in a shared proxy, resetting it for one app releases that app's objects and
+// the memory it allocated in it, nobody else's.
 CUresult cuDevicePrimaryCtxReset_v2(Call& c) {
   Arg<CUdevice> dev;
   CUresult r = decode_all(c, dev);
@@ -86,9 +100,16 @@ CUresult cuDevicePrimaryCtxReset_v2(Call& c) {
   int count = 0;
   BACKEND(cuDeviceGetCount)(&count);
   if (dev.v < 0 || dev.v >= count) return CUDA_ERROR_INVALID_DEVICE;
+  CUcontext primary = nullptr;
+  unsigned flags;
+  int active = 0;
+  BACKEND(cuDevicePrimaryCtxGetState)(dev.v, &flags, &active);
+  if (active && BACKEND(cuDevicePrimaryCtxRetain)(&primary, dev.v) == CUDA_SUCCESS) {
+    BACKEND(cuDevicePrimaryCtxRelease_v2)(dev.v);
+    c.client.heap.free_context(reinterpret_cast<uint64_t>(to_app(c.client, primary)));
+  }
+  if (client_count() == 1) return BACKEND(cuDevicePrimaryCtxReset_v2)(dev.v);
   BACKEND(cuCtxSynchronize)();
-  release_client_objects(c.client);
-  c.client.heap.release_all();
   return CUDA_SUCCESS;
 }
 
@@ -116,7 +137,7 @@ CUresult cuMemPoolSetAttribute(Call& c) {
     case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: p.release_threshold = value; break;
     case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:
       if (value != 0) return CUDA_ERROR_INVALID_VALUE;
-      p.reserved_high = p.used;
+      p.reserved_high = p.used + p.retained;
       break;
     case CU_MEMPOOL_ATTR_USED_MEM_HIGH:
       if (value != 0) return CUDA_ERROR_INVALID_VALUE;
@@ -133,6 +154,8 @@ CUresult cuMemPoolGetAttribute(Call& c) {
   uint64_t pool = c.in.get<uint64_t>();
   auto attr = CUmemPool_attribute(c.in.get<uint32_t>());
   if (!c.in.ok()) return CUDA_ERROR_INVALID_VALUE;
+  // Frees whose stream has passed them count as released.
+  reclaim_pending_frees(c.client);
   std::lock_guard<std::mutex> lock(c.client.mu);
   auto it = c.client.pools.find(pool);
   if (it == c.client.pools.end()) return CUDA_ERROR_INVALID_VALUE;
@@ -143,8 +166,7 @@ CUresult cuMemPoolGetAttribute(Call& c) {
     case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC: v = uint64_t(p.reuse_opportunistic); break;
     case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES: v = uint64_t(p.reuse_internal); break;
     case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: v = p.release_threshold; break;
-    // Memory goes back to the heap as soon as it is free: reserved == used.
-    case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT: v = p.used; break;
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT: v = p.used + p.retained; break;
     case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH: v = p.reserved_high; break;
     case CU_MEMPOOL_ATTR_USED_MEM_CURRENT: v = p.used; break;
     case CU_MEMPOOL_ATTR_USED_MEM_HIGH: v = p.used_high; break;

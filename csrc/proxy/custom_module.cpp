@@ -167,6 +167,7 @@ CUresult load_library(Call& c) {
 // Forgets a module or library and every function id handed out for it.
 void forget_image(Call& c, uint64_t vid) {
   std::lock_guard<std::mutex> lock(c.client.mu);
+  std::erase_if(c.client.module_globals, [&](auto& kv) { return kv.second.second == vid; });
   auto it = c.client.module_functions.find(vid);
   if (it != c.client.module_functions.end()) {
     for (uint64_t f : it->second) c.client.handles.forget(HandleTable::kind_of(f), f);
@@ -245,6 +246,35 @@ CUresult cuLibraryEnumerateKernels(Call& c) {
   for (CUkernel k : ks) c.out.put<uint64_t>(reinterpret_cast<uint64_t>(to_app(c.client, k)));
   return CUDA_SUCCESS;
 }
+
+namespace {
+// cuModuleGetGlobal and friends: {dptr*, bytes*, owner, name}.  The range is
+// remembered so the app may copy to and from it.
+template <class Owner, class F>
+CUresult get_global(Call& c, F backend_fn) {
+  Arg<CUdeviceptr*> dptr;
+  Arg<size_t*> bytes;
+  Arg<Owner> owner;
+  Arg<const char*> name;
+  CUresult r = decode_all(c, dptr, bytes, owner, name);
+  if (r != CUDA_SUCCESS) return r;
+  CUdeviceptr p = 0;
+  size_t n = 0;
+  if ((r = backend_fn(&p, &n, owner.real, name.s)) != CUDA_SUCCESS) return r;
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    c.client.module_globals[p] = {n, reinterpret_cast<uint64_t>(owner.app)};
+  }
+  dptr.local = p;
+  bytes.local = n;
+  encode_all(c, dptr, bytes, owner, name);
+  return CUDA_SUCCESS;
+}
+}  // namespace
+
+CUresult cuModuleGetGlobal_v2(Call& c) { return get_global<CUmodule>(c, BACKEND(cuModuleGetGlobal_v2)); }
+CUresult cuLibraryGetGlobal(Call& c) { return get_global<CUlibrary>(c, BACKEND(cuLibraryGetGlobal)); }
+CUresult cuLibraryGetManaged(Call& c) { return get_global<CUlibrary>(c, BACKEND(cuLibraryGetManaged)); }
 
 CUresult cuFuncGetName(Call& c) {
   Arg<CUfunction> f;

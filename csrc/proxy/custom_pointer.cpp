@@ -70,6 +70,11 @@ CUresult pointer_attributes(Call& c, bool single) {
           if (managed) store(value, (unsigned int)CU_MEMORYTYPE_UNIFIED), r = CUDA_SUCCESS;
           break;
         case CU_POINTER_ATTRIBUTE_CONTEXT: {
+          if (in_heap) {
+            store(value, c.client.heap.context_of(ptr));
+            r = CUDA_SUCCESS;
+            break;
+          }
           CUcontext ctx;
           std::memcpy(&ctx, value.data(), sizeof(ctx));
           if (r == CUDA_SUCCESS) store(value, to_app(c.client, ctx));

@@ -43,13 +43,27 @@ CUresult pool_alloc(Call& c, uint64_t pool_vid, uint64_t bytes, uint64_t* out) {
     pool = &it->second;
   }
   reclaim_pending_frees(c.client);
-  CUresult r = c.client.heap.alloc(bytes, pool->props.location.id, out);
+  {
+    // A block of the same size the pool kept: reused, as a pool does.
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    auto it = pool->retained_by_size.find(bytes);
+    if (it != pool->retained_by_size.end()) {
+      *out = it->second;
+      pool->retained_by_size.erase(it);
+      pool->retained -= bytes;
+      c.client.pool_of_alloc[*out] = pool_vid;
+      pool->used += bytes;
+      pool->used_high = std::max(pool->used_high, pool->used);
+      return CUDA_SUCCESS;
+    }
+  }
+  CUresult r = c.client.heap.alloc(bytes, pool->props.location.id, current_context(c.client), out);
   if (r != CUDA_SUCCESS) return r;
   std::lock_guard<std::mutex> lock(c.client.mu);
   c.client.pool_of_alloc[*out] = pool_vid;
   pool->used += bytes;
   pool->used_high = std::max(pool->used_high, pool->used);
-  pool->reserved_high = std::max(pool->reserved_high, pool->used);
+  pool->reserved_high = std::max(pool->reserved_high, pool->used + pool->retained);
   return CUDA_SUCCESS;
 }
 
@@ -70,10 +84,36 @@ void reclaim_pending_frees(Client& client) {
       }
     }
   }
+  std::vector<uint64_t> release;
   for (auto& f : done) {
     BACKEND(cuEventDestroy_v2)(f.event);
-    forget_pool_allocation(client, f.ptr);
-    client.heap.free(f.ptr);
+    std::lock_guard<std::mutex> lock(client.mu);
+    auto owner = client.pool_of_alloc.find(f.ptr);
+    uint64_t base, bytes;
+    if (owner == client.pool_of_alloc.end() || !client.heap.range(f.ptr, &base, &bytes)) {
+      release.push_back(f.ptr);
+      continue;
+    }
+    Pool& pool = client.pools[owner->second];
+    client.pool_of_alloc.erase(owner);
+    pool.used -= bytes;
+    pool.retained_by_size.emplace(bytes, f.ptr);
+    pool.retained += bytes;
+  }
+  {
+    // Memory beyond each pool's release threshold goes back to the device.
+    std::lock_guard<std::mutex> lock(client.mu);
+    for (auto& [vid, pool] : client.pools) trim_pool(pool, pool.release_threshold, &release);
+  }
+  for (uint64_t p : release) client.heap.free(p);
+}
+
+void trim_pool(Pool& pool, uint64_t keep, std::vector<uint64_t>* release) {
+  while (pool.retained > keep && !pool.retained_by_size.empty()) {
+    auto it = std::prev(pool.retained_by_size.end());  // largest first
+    pool.retained -= it->first;
+    release->push_back(it->second);
+    pool.retained_by_size.erase(it);
   }
 }
 
@@ -160,28 +200,38 @@ CUresult cuMemPoolCreate(Call& c) {
 CUresult cuMemPoolDestroy(Call& c) {
   uint64_t pool = c.in.get<uint64_t>();
   if (!c.in.ok()) return CUDA_ERROR_INVALID_VALUE;
-  std::lock_guard<std::mutex> lock(c.client.mu);
-  auto it = c.client.pools.find(pool);
-  if (it == c.client.pools.end()) return CUDA_ERROR_INVALID_VALUE;
-  if (it->second.is_default) return CUDA_ERROR_INVALID_VALUE;
-  for (auto& [dev, vid] : c.client.current_pool)
-    if (vid == pool) vid = 0;
-  std::erase_if(c.client.current_pool, [](auto& kv) { return kv.second == 0; });
-  c.client.pools.erase(it);
-  c.client.handles.forget(HandleKind::MemPool, pool);
+  std::vector<uint64_t> release;
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    auto it = c.client.pools.find(pool);
+    if (it == c.client.pools.end()) return CUDA_ERROR_INVALID_VALUE;
+    if (it->second.is_default) return CUDA_ERROR_INVALID_VALUE;
+    for (auto& [dev, vid] : c.client.current_pool)
+      if (vid == pool) vid = 0;
+    std::erase_if(c.client.current_pool, [](auto& kv) { return kv.second == 0; });
+    trim_pool(it->second, 0, &release);
+    c.client.pools.erase(it);
+    c.client.handles.forget(HandleKind::MemPool, pool);
+  }
+  for (uint64_t p : release) c.client.heap.free(p);
   return CUDA_SUCCESS;
 }
 
 CUresult cuMemPoolTrimTo(Call& c) {
   uint64_t pool = c.in.get<uint64_t>();
-  c.in.get<size_t>();
+  const uint64_t keep_bytes = c.in.get<size_t>();
   if (!c.in.ok()) return CUDA_ERROR_INVALID_VALUE;
   {
     std::lock_guard<std::mutex> lock(c.client.mu);
     if (!c.client.pools.count(pool)) return CUDA_ERROR_INVALID_VALUE;
   }
-  // Freed blocks go straight back to the heap: nothing is kept to trim.
   reclaim_pending_frees(c.client);
+  std::vector<uint64_t> release;
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    trim_pool(c.client.pools[pool], keep_bytes, &release);
+  }
+  for (uint64_t p : release) c.client.heap.free(p);
   return CUDA_SUCCESS;
 }
 
@@ -232,6 +282,11 @@ CUresult free_async(Call& c) {
   CUresult r = decode_all(c, ptr, stream);
   if (r != CUDA_SUCCESS) return r;
   if (!c.client.heap.contains(ptr.v, 0)) return CUDA_ERROR_INVALID_VALUE;
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    for (auto& f : c.client.pending_frees)
+      if (f.ptr == ptr.v) return CUDA_ERROR_INVALID_VALUE;  // freed twice
+  }
   // The memory is free once the stream passes this point: mark the point.
   CUevent ev;
   if ((r = BACKEND(cuEventCreate)(&ev, CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS) return r;

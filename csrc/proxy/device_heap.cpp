@@ -109,7 +109,7 @@ void DeviceHeap::unmap(uint64_t va, uint64_t bytes, CUmemGenericAllocationHandle
   give_va(va, bytes);
 }
 
-CUresult DeviceHeap::alloc(uint64_t bytes, CUdevice device, uint64_t* out) {
+CUresult DeviceHeap::alloc(uint64_t bytes, CUdevice device, uint64_t context, uint64_t* out) {
   if (bytes == 0) return CUDA_ERROR_INVALID_VALUE;
   std::lock_guard<std::mutex> lock(mu_);
   if (bytes > kLargest) {
@@ -117,7 +117,7 @@ CUresult DeviceHeap::alloc(uint64_t bytes, CUdevice device, uint64_t* out) {
     CUmemGenericAllocationHandle h;
     CUresult r = map_new(bytes, device, &va, &h);
     if (r != CUDA_SUCCESS) return r;
-    allocs_[va] = Alloc{bytes, 0, h, round_up(bytes, granularity(device)), device};
+    allocs_[va] = Alloc{bytes, 0, h, round_up(bytes, granularity(device)), device, context};
     *out = va;
     return CUDA_SUCCESS;
   }
@@ -156,7 +156,7 @@ CUresult DeviceHeap::alloc(uint64_t bytes, CUdevice device, uint64_t* out) {
     slab->used++;
     if (slab->used == nblocks) partial.erase(std::find(partial.begin(), partial.end(), slab->va));
     uint64_t va = slab->va + index * block;
-    allocs_[va] = Alloc{bytes, slab->va, 0, 0, device};
+    allocs_[va] = Alloc{bytes, slab->va, 0, 0, device, context};
     *out = va;
     return CUDA_SUCCESS;
   }
@@ -165,6 +165,26 @@ CUresult DeviceHeap::alloc(uint64_t bytes, CUdevice device, uint64_t* out) {
 
 CUresult DeviceHeap::free(uint64_t ptr) {
   std::lock_guard<std::mutex> lock(mu_);
+  return free_locked(ptr);
+}
+
+uint64_t DeviceHeap::context_of(uint64_t ptr) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = allocs_.upper_bound(ptr);
+  if (it == allocs_.begin()) return 0;
+  --it;
+  return ptr < it->first + it->second.bytes ? it->second.context : 0;
+}
+
+void DeviceHeap::free_context(uint64_t context) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<uint64_t> doomed;
+  for (auto& [va, a] : allocs_)
+    if (a.context == context) doomed.push_back(va);
+  for (uint64_t va : doomed) free_locked(va);
+}
+
+CUresult DeviceHeap::free_locked(uint64_t ptr) {
   auto it = allocs_.find(ptr);
   if (it == allocs_.end()) return CUDA_ERROR_INVALID_VALUE;
   Alloc a = it->second;
@@ -266,6 +286,16 @@ void DeviceHeap::release_all() {
   allocs_.clear();
   slabs_.clear();
   partial_.clear();
+}
+
+uint64_t DeviceHeap::slack() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t mapped = slabs_.size() * kSlabBytes, held = 0;
+  for (auto& [va, a] : allocs_) {
+    if (!a.slab) mapped += a.mapped;
+    held += a.bytes >= kSlabBytes ? round_up(a.bytes, kSlabBytes) : round_up(a.bytes, kMinBlock);
+  }
+  return mapped > held ? mapped - held : 0;
 }
 
 uint64_t DeviceHeap::live_bytes() const {

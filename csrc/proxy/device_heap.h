@@ -22,12 +22,18 @@ class DeviceHeap {
 
   // Stream-ordinary cuMemAlloc: an address inside the range, mapped and
   // accessible from `device`.
-  CUresult alloc(uint64_t bytes, CUdevice device, uint64_t* out);
+  // `context` (the app's id of the current context) owns the allocation:
+  // destroying that context frees it, as on a GPU.
+  CUresult alloc(uint64_t bytes, CUdevice device, uint64_t context, uint64_t* out);
   // Only the exact base of a live allocation; anything else is INVALID_VALUE.
   CUresult free(uint64_t ptr);
   // The allocation containing ptr (cuMemGetAddressRange semantics).
   bool range(uint64_t ptr, uint64_t* base, uint64_t* bytes) const;
   bool contains(uint64_t ptr, uint64_t bytes) const;
+  // The app's context id that owns the allocation at ptr (0 if none).
+  uint64_t context_of(uint64_t ptr) const;
+  // Frees every allocation of a destroyed context.
+  void free_context(uint64_t context);
   bool owns_range(uint64_t ptr, uint64_t bytes) const {
     return ptr >= base_ && ptr + bytes >= ptr && ptr + bytes <= base_ + size_;
   }
@@ -50,6 +56,10 @@ class DeviceHeap {
   void release_all();
 
   uint64_t live_bytes() const;
+  // Device memory mapped beyond what the allocations would hold on their own
+  // (each rounded as a driver rounds cuMemAlloc: 512 B, or 2 MiB from 2 MiB
+  // up): slack of the slabs and granules, hidden from cuMemGetInfo.
+  uint64_t slack() const;
 
  private:
   struct Slab {
@@ -66,8 +76,10 @@ class DeviceHeap {
     CUmemGenericAllocationHandle handle;  // dedicated mapping only
     uint64_t mapped;         // dedicated mapping: its size
     CUdevice device;
+    uint64_t context;
   };
 
+  CUresult free_locked(uint64_t ptr);
   CUresult map_new(uint64_t bytes, CUdevice device, uint64_t* va, CUmemGenericAllocationHandle* handle);
   void unmap(uint64_t va, uint64_t bytes, CUmemGenericAllocationHandle handle);
   bool take_va(uint64_t bytes, uint64_t alignment, uint64_t* out);

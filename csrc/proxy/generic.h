@@ -115,10 +115,16 @@ struct Generic<Op, CUresult(A...), Destroy> {
     auto fn = reinterpret_cast<CUresult (*)(A...)>(backend().fn[Op]);
     if (!fn) return CUDA_ERROR_NOT_SUPPORTED;
     std::tuple<Arg<A>...> args;
+    // Every argument is decoded (the payload must be well formed), the first
+    // bad handle is the answer.
     CUresult r = CUDA_SUCCESS;
     std::apply(
         [&](auto&... a) {
-          ((r == CUDA_SUCCESS ? (r = a.decode(c)) : r), ...);
+          auto one = [&](auto& x) {
+            CUresult e = x.decode(c);
+            if (r == CUDA_SUCCESS) r = e;
+          };
+          (one(a), ...);
         },
         args);
     if (!c.in.ok() || !c.in.at_end()) return CUDA_ERROR_INVALID_VALUE;

@@ -10,9 +10,11 @@
 
 namespace sing::proxy {
 
+// Inside one live allocation of this client (heap allocation, app VMM
+// mapping, or shared host block), as a driver checks a copy's bounds.
 inline bool addressable(Client& c, uint64_t p, uint64_t n) {
   if (n == 0) return true;
-  return c.in_device_range(p, n) || c.in_host_range(p, n);
+  return c.valid_range(p, n);
 }
 
 template <uint16_t Op>

@@ -11,7 +11,11 @@ namespace sing::proxy {
 template <class... A>
 CUresult decode_all(Call& c, Arg<A>&... args) {
   CUresult r = CUDA_SUCCESS;
-  ((r == CUDA_SUCCESS ? (r = args.decode(c)) : r), ...);
+  auto one = [&](auto& x) {
+    CUresult e = x.decode(c);
+    if (r == CUDA_SUCCESS) r = e;
+  };
+  (one(args), ...);
   if (!c.in.ok() || !c.in.at_end()) return CUDA_ERROR_INVALID_VALUE;
   return r;
 }
@@ -23,6 +27,13 @@ void encode_all(Call& c, Arg<A>&... args) {
 
 // The device of the calling app thread's current context.
 inline CUresult current_device(CUdevice* dev) { return BACKEND(cuCtxGetDevice)(dev); }
+
+// The app's id of the calling thread's current context (0 if none).
+inline uint64_t current_context(Client& c) {
+  CUcontext ctx = nullptr;
+  BACKEND(cuCtxGetCurrent)(&ctx);
+  return reinterpret_cast<uint64_t>(to_app(c, ctx));
+}
 
 }  // namespace sing::proxy
 

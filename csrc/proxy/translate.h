@@ -10,8 +10,7 @@ namespace sing::proxy {
 // The error the real driver gives for a bad handle of this type.
 template <class T>
 constexpr CUresult bad_handle_error() {
-  if constexpr (std::is_same_v<T, CUcontext>) return CUDA_ERROR_INVALID_CONTEXT;
-  return CUDA_ERROR_INVALID_HANDLE;
+  return wire::bad_handle_error(wire::HandleTraits<T>::kind);
 }
 
 // The backend handle behind an app handle.  Null and, for streams, the

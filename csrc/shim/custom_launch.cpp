@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -11,6 +12,7 @@
 #include "call.h"
 #include "custom.h"
 #include "functions.h"
+#include "handles.h"
 #include "log.h"
 #include "wire/futex.h"
 #include "wire/opcodes.h"
@@ -55,7 +57,7 @@ CUresult prepare(CUfunction f, const unsigned grid[3], const unsigned block[3], 
       else if (e[0] == CU_LAUNCH_PARAM_BUFFER_SIZE) size = *static_cast<size_t*>(e[1]);
       else return CUDA_ERROR_INVALID_VALUE;
     }
-    if (!p || size == SIZE_MAX || size < info->param_bytes) return CUDA_ERROR_INVALID_VALUE;
+    if (!p || size != info->param_bytes) return CUDA_ERROR_INVALID_VALUE;
     std::memcpy(buf->data(), p, info->param_bytes);
   } else if (!info->params.empty()) {
     return CUDA_ERROR_INVALID_VALUE;
@@ -71,6 +73,7 @@ CUresult send_launch(uint16_t op, CUfunction f, const unsigned grid[3], const un
   CUresult r = prepare(f, grid, block, shared, params, extra, &buf, &has_params);
   if (r != CUDA_SUCCESS) return r;
   if (num_attrs > 32 || (num_attrs && !attrs)) return CUDA_ERROR_INVALID_VALUE;
+  if ((r = check_handle(stream)) != CUDA_SUCCESS) return r;
   LaunchRequest req{};
   req.function = reinterpret_cast<uint64_t>(f);
   std::memcpy(req.grid, grid, sizeof(req.grid));
@@ -105,52 +108,103 @@ CUresult launch_ex(const CUlaunchConfig* config, CUfunction f, void** params, vo
 
 // --- host functions ---------------------------------------------------
 
-std::once_flag g_callback_thread_once;
-
-// Runs, in order, the host functions the proxy publishes in the segment's
-// callback ring.  One thread for the process, started on first use, with
-// signals blocked so the app's handlers keep running on its own threads.
-void callback_loop(Connection* conn) {
-  SegmentHeader* seg = conn->segment();
-  uint32_t head = seg->cb_head.load();
-  while (!conn->lost()) {
-    uint32_t tail = seg->cb_tail.load(std::memory_order_acquire);
-    if (tail == head) {
-      futex_wait(&seg->cb_tail, tail, 100'000'000);
-      if (!conn->proxy_alive()) return;
-      continue;
-    }
-    CallbackSlotV slot;
-    std::memcpy(&slot, seg->cb[head % kCallbackSlots], sizeof(slot));
-    if (slot.kind == kStreamCallback) {
-      reinterpret_cast<CUstreamCallback>(slot.fn)(reinterpret_cast<CUstream>(slot.stream), CUresult(slot.status),
-                                                  reinterpret_cast<void*>(slot.user_data));
-    } else {
-      reinterpret_cast<CUhostFn>(slot.fn)(reinterpret_cast<void*>(slot.user_data));
-    }
-    ++head;
-    seg->cb_head.store(head, std::memory_order_seq_cst);
-    futex_wake_all(&seg->cb_head);
+// The app's side of host functions: a dispatcher thread sleeps on the
+// segment's cb_posted word and hands every posted slot to a worker thread;
+// workers are started as needed, so a host function that blocks (waiting for
+// another stream, say) never holds up the callbacks of other streams.
+class Callbacks {
+ public:
+  static Callbacks& get() {
+    static auto* c = new Callbacks();  // immortal: threads may outlive main()
+    return *c;
   }
-}
 
-void ensure_callback_thread() {
-  std::call_once(g_callback_thread_once, [] {
-    Connection* conn = Connection::get();
-    if (!conn) return;
+  void start() {
+    std::call_once(once_, [this] {
+      conn_ = Connection::get();
+      if (!conn_) return;
+      spawn([this] { dispatch(); });
+    });
+  }
+
+ private:
+  template <class F>
+  void spawn(F f) {
+    // Signals stay with the app's own threads.
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    std::thread(callback_loop, conn).detach();
+    std::thread(f).detach();
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  });
-}
+  }
+
+  void dispatch() {
+    SegmentHeader* seg = conn_->segment();
+    while (!conn_->lost()) {
+      uint32_t seen = seg->cb_posted.load(std::memory_order_acquire);
+      for (auto& slot : seg->cb) {
+        uint32_t expected = kSlotPosted;
+        if (slot.state.compare_exchange_strong(expected, kSlotTaken)) hand_over(&slot);
+      }
+      futex_wait(&seg->cb_posted, seen, 100'000'000);
+      if (!conn_->proxy_alive()) return;
+    }
+  }
+
+  void hand_over(CallbackSlot* slot) {
+    std::unique_lock<std::mutex> lock(mu_);
+    queue_.push_back(slot);
+    if (idle_ == 0) {
+      lock.unlock();
+      spawn([this] { work(); });
+    } else {
+      cv_.notify_one();
+    }
+  }
+
+  void work() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      while (queue_.empty()) {
+        ++idle_;
+        cv_.wait(lock);
+        --idle_;
+      }
+      CallbackSlot* slot = queue_.front();
+      queue_.erase(queue_.begin());
+      lock.unlock();
+      run(slot);
+      lock.lock();
+    }
+  }
+
+  static void run(CallbackSlot* slot) {
+    if (slot->kind == kStreamCallback) {
+      reinterpret_cast<CUstreamCallback>(slot->fn)(reinterpret_cast<CUstream>(slot->stream), CUresult(slot->status),
+                                                  reinterpret_cast<void*>(slot->user_data));
+    } else {
+      reinterpret_cast<CUhostFn>(slot->fn)(reinterpret_cast<void*>(slot->user_data));
+    }
+    slot->state.store(kSlotDone, std::memory_order_release);
+    futex_wake_all(&slot->state);
+  }
+
+  std::once_flag once_;
+  Connection* conn_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<CallbackSlot*> queue_;
+  int idle_ = 0;
+};
+
+void ensure_callback_thread() { Callbacks::get().start(); }
 
 template <uint16_t Op>
 CUresult host_fn(CUstream stream, uint64_t fn, void* data) {
   if (!fn) return CUDA_ERROR_INVALID_VALUE;
   CUresult err;
   if (!call_channel(Op, &err)) return err;
+  if ((err = check_handle(stream)) != CUDA_SUCCESS) return err;
   ensure_callback_thread();
   return async_call(Op, [&](Writer& w) {
     w.put<uint64_t>(reinterpret_cast<uint64_t>(stream));

@@ -9,6 +9,7 @@
 
 #include "call.h"
 #include "custom.h"
+#include "handles.h"
 #include "host_heap.h"
 #include "wire/control.h"
 #include "wire/futex.h"
@@ -53,6 +54,7 @@ Side side(const void* p, size_t n) {
 }
 
 CUresult direct(uint16_t op, bool async, uint64_t dst, uint64_t src, size_t n, CUstream stream) {
+  if (CUresult r = check_handle(stream); async && r != CUDA_SUCCESS) return r;
   CopyRequest req{kCopyDirect, 0, dst, src, n, reinterpret_cast<uint64_t>(stream)};
   auto fill = [&](Writer& w) { w.put(req); };
   return async ? async_call(op, fill) : sync_call(op, fill).result;
@@ -162,6 +164,7 @@ CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytes, unsigned int flags) 
 }
 
 CUresult cuMemFreeHost(void* p) {
+  if (!p) return CUDA_SUCCESS;  // as free(NULL)
   CUresult err;
   if (!call_channel(kOp_cuMemFreeHost, &err)) return err;
   HostHeap::Block b;

@@ -8,6 +8,7 @@
 #include "call.h"
 #include "custom.h"
 #include "forward.h"
+#include "handles.h"
 #include "wire/opcodes.h"
 #include "wire/pointer_attrs.h"
 
@@ -131,6 +132,7 @@ CUresult cuCtxCreate_v4(CUcontext* pctx, CUctxCreateParams* params, unsigned int
   if (a.result != CUDA_SUCCESS) return a.result;
   Reader r = a.reader();
   *pctx = reinterpret_cast<CUcontext>(r.get<uint64_t>());
+  handle_seen(reinterpret_cast<uint64_t>(*pctx));
   return CUDA_SUCCESS;
 }
 
@@ -199,7 +201,10 @@ CUresult enumerate(uint16_t op, H* out, unsigned int n, uint64_t owner) {
   });
   if (a.result != CUDA_SUCCESS) return a.result;
   Reader r = a.reader();
-  for (unsigned i = 0; i < n; ++i) out[i] = reinterpret_cast<H>(r.get<uint64_t>());
+  for (unsigned i = 0; i < n; ++i) {
+    out[i] = reinterpret_cast<H>(r.get<uint64_t>());
+    handle_seen(reinterpret_cast<uint64_t>(out[i]));
+  }
   return CUDA_SUCCESS;
 }
 }  // namespace

@@ -2,6 +2,8 @@
 // transport (in blobs when large), JIT options are passed by value and the
 // log buffers are filled from the proxy's answer.
 #include <elf.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -10,6 +12,7 @@
 #include "call.h"
 #include "custom.h"
 #include "functions.h"
+#include "handles.h"
 #include "wire/control.h"
 #include "wire/opcodes.h"
 #include "wire/payloads.h"
@@ -19,6 +22,20 @@ namespace sing::shim::custom {
 using namespace sing::wire;
 
 namespace {
+
+// Copies app memory that a header (which may be corrupt) says is there,
+// without faulting on what is not: returns the bytes actually readable.
+uint64_t safe_copy(void* dst, const void* src, uint64_t n) {
+  uint64_t done = 0;
+  while (done < n) {
+    iovec local{static_cast<uint8_t*>(dst) + done, size_t(n - done)};
+    iovec remote{const_cast<uint8_t*>(static_cast<const uint8_t*>(src)) + done, size_t(n - done)};
+    ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    if (got <= 0) break;
+    done += uint64_t(got);
+  }
+  return done;
+}
 
 constexpr uint32_t kFatbinMagic = 0xBA55ED50u;
 constexpr uint32_t kFatbinWrapperMagic = 0x466243B1u;
@@ -51,8 +68,8 @@ bool image_extent(const void* image, const uint8_t** data, uint64_t* size) {
     uint64_t end = std::max<uint64_t>(eh.e_shoff + uint64_t(eh.e_shnum) * eh.e_shentsize,
                                       eh.e_phoff + uint64_t(eh.e_phnum) * eh.e_phentsize);
     for (unsigned i = 0; i < eh.e_shnum; ++i) {
-      Elf64_Shdr sh;
-      std::memcpy(&sh, p + eh.e_shoff + uint64_t(i) * eh.e_shentsize, sizeof(sh));
+      Elf64_Shdr sh{};
+      if (safe_copy(&sh, p + eh.e_shoff + uint64_t(i) * eh.e_shentsize, sizeof(sh)) != sizeof(sh)) break;
       if (sh.sh_type != SHT_NOBITS) end = std::max<uint64_t>(end, sh.sh_offset + sh.sh_size);
     }
     *data = p;
@@ -108,9 +125,15 @@ Loaded load(uint16_t op, const void* image, unsigned num_jit, const CUjit_option
     if (!jit_option_forwardable(jit[i])) return {CUDA_ERROR_NOT_SUPPORTED, 0};
   for (unsigned i = 0; i < num_lib; ++i)
     if (lib[i] != CU_LIBRARY_BINARY_IS_PRESERVED) return {CUDA_ERROR_NOT_SUPPORTED, 0};
-  const uint8_t* data;
+  const uint8_t* claimed;
   uint64_t size;
-  if (!image_extent(image, &data, &size)) return {CUDA_ERROR_INVALID_IMAGE, 0};
+  if (!image_extent(image, &claimed, &size)) return {CUDA_ERROR_INVALID_IMAGE, 0};
+  // The image as far as it is really there: a corrupt header claiming more
+  // is the driver's to refuse, not a reason to fault in the app.
+  std::vector<uint8_t> copy(size);
+  size = safe_copy(copy.data(), claimed, size);
+  copy.resize(size);
+  const uint8_t* data = copy.data();
 
   CUresult err;
   Channel* ch = call_channel(op, &err);
@@ -182,7 +205,10 @@ bool read_file(const char* path, std::vector<uint8_t>* out) {
 
 template <class H>
 CUresult finish(Loaded l, H* out) {
-  if (l.result == CUDA_SUCCESS) *out = reinterpret_cast<H>(l.handle);
+  if (l.result == CUDA_SUCCESS) {
+    *out = reinterpret_cast<H>(l.handle);
+    handle_seen(l.handle);
+  }
   return l.result;
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "connection.h"
+#include "handles.h"
 #include "wire/codec.h"
 #include "wire/opcodes.h"
 
@@ -35,7 +36,25 @@ inline void decode_arg(wire::Reader& r, T v) {
   if constexpr (c == wire::ArgClass::InOut || c == wire::ArgClass::OutHandle) {
     if (!v) return;
     if (const uint8_t* p = r.take(sizeof(*v))) std::memcpy(static_cast<void*>(v), p, sizeof(*v));
+    if constexpr (c == wire::ArgClass::OutHandle) handle_seen(reinterpret_cast<uint64_t>(*v));
   }
+}
+
+template <class T>
+inline CUresult check_arg(T v) {
+  if constexpr (wire::arg_class<T>() == wire::ArgClass::Handle) return check_handle(v);
+  return CUDA_SUCCESS;
+}
+
+// Entry points that end the life of their first handle argument.
+inline constexpr bool destroys_first_handle(uint16_t op) {
+  return wire::kDriverOpPolicy[op] == wire::Policy::DESTROY || op == wire::kOp_cuCtxDestroy_v2 ||
+         op == wire::kOp_cuMemPoolDestroy || op == wire::kOp_cuModuleUnload || op == wire::kOp_cuLibraryUnload;
+}
+
+template <class T, class... Rest>
+inline void forget_first_handle(T first, Rest...) {
+  if constexpr (wire::arg_class<T>() == wire::ArgClass::Handle) handle_gone(reinterpret_cast<uint64_t>(first));
 }
 
 // Entry points callable before cuInit, as with the real driver.
@@ -78,6 +97,7 @@ struct Forward<Op, CUresult(A...)> {
     if (r == CUDA_SUCCESS) {
       wire::Reader rd(ch->response(), ch->response_length());
       (decode_arg(rd, a), ...);
+      if constexpr (destroys_first_handle(Op) && sizeof...(A) > 0) forget_first_handle(a...);
     }
     return r;
   }
@@ -88,6 +108,10 @@ struct Forward<Op, CUresult(A...)> {
     CUresult err;
     Channel* ch = call_channel(Op, &err);
     if (!ch) return err;
+    // A handle the app never had is refused now, as the driver would.
+    CUresult bad = CUDA_SUCCESS;
+    ((bad == CUDA_SUCCESS ? (bad = check_arg(a)) : bad), ...);
+    if (bad != CUDA_SUCCESS) return bad;
     wire::Writer sizer;
     (encode_arg(sizer, a), ...);
     if (sizer.size() > wire::kMaxRecordBytes) return CUDA_ERROR_INVALID_VALUE;

@@ -39,9 +39,11 @@ TEST(WireLayout, ChannelFieldsOnSeparateLines) {
 TEST(WireLayout, Segment) {
   EXPECT_EQ(offsetof(SegmentHeader, magic), 0u);
   EXPECT_EQ(offsetof(SegmentHeader, next_ticket), 64u);
-  EXPECT_EQ(offsetof(SegmentHeader, cb_tail), 128u);
-  EXPECT_EQ(offsetof(SegmentHeader, cb_head), 192u);
-  EXPECT_EQ(sizeof(SegmentHeader), 36864u);
+  EXPECT_EQ(offsetof(SegmentHeader, cb_posted), 128u);
+  EXPECT_EQ(offsetof(SegmentHeader, cb), 192u);
+  EXPECT_EQ(sizeof(CallbackSlot), 64u);
+  EXPECT_EQ(offsetof(CallbackSlot, state), 32u);
+  EXPECT_EQ(sizeof(SegmentHeader), 20480u);
   EXPECT_EQ(segment_bytes(), sizeof(SegmentHeader) + uint64_t(kMaxChannels) * sizeof(Channel));
 }
 
@@ -52,7 +54,6 @@ TEST(WireLayout, Payloads) {
   EXPECT_EQ(offsetof(LaunchRequest, stream), 40u);
   EXPECT_EQ(sizeof(HostBlockRequest), 24u);
   EXPECT_EQ(sizeof(FunctionInfo), 16u);
-  EXPECT_EQ(sizeof(CallbackSlotV), kCallbackSlotBytes);
   EXPECT_EQ(sizeof(ImageRequest), 24u);
   EXPECT_EQ(sizeof(JitOption), 16u);
 }

@@ -54,6 +54,20 @@ SING_HANDLE_TYPES(SING_TRAITS)
 template <class T>
 inline constexpr bool is_handle_v = HandleTraits<std::remove_cv_t<T>>::kind != HandleKind::None;
 
+// The error a driver gives for a bad handle of each kind: the graph and pool
+// APIs document CUDA_ERROR_INVALID_VALUE, contexts INVALID_CONTEXT.
+inline constexpr CUresult bad_handle_error(HandleKind k) {
+  switch (k) {
+    case HandleKind::Context: return CUDA_ERROR_INVALID_CONTEXT;
+    case HandleKind::Graph:
+    case HandleKind::GraphNode:
+    case HandleKind::GraphExec:
+    case HandleKind::MemPool:
+    case HandleKind::UserObject: return CUDA_ERROR_INVALID_VALUE;
+    default: return CUDA_ERROR_INVALID_HANDLE;
+  }
+}
+
 // How a parameter of type T crosses the wire when the call is forwarded
 // generically.  Anything else (void*, arrays, callbacks, structs holding
 // pointers or handles) needs a CUSTOM entry in driver_api.def.

@@ -62,10 +62,20 @@ struct alignas(4096) Channel {
   alignas(4096) uint8_t stage[kStageSlots][kStageSlotBytes];
 };
 
-// Host functions (cuLaunchHostFunc / cuStreamAddCallback) the proxy asks the
-// app to run, in order, on the app's callback thread (payloads.h).
-inline constexpr uint32_t kCallbackSlots = 1024;
-inline constexpr uint32_t kCallbackSlotBytes = 32;
+// A host function (cuLaunchHostFunc / cuStreamAddCallback) the proxy asks the
+// app to run.  The stream that reached it waits until the app marks it done;
+// callbacks of different streams run concurrently, as on a real driver.
+enum CallbackState : uint32_t { kSlotFree = 0, kSlotPosted = 1, kSlotTaken = 2, kSlotDone = 3 };
+enum CallbackKind : uint32_t { kHostFn = 0, kStreamCallback = 1 };
+struct alignas(64) CallbackSlot {
+  uint64_t fn;          // in the app's address space
+  uint64_t user_data;
+  uint64_t stream;      // the app's handle, for stream callbacks
+  uint32_t kind;
+  int32_t status;
+  std::atomic<uint32_t> state;  // futex word
+};
+inline constexpr uint32_t kCallbackSlots = 256;
 
 struct alignas(4096) SegmentHeader {
   uint64_t magic;
@@ -77,11 +87,10 @@ struct alignas(4096) SegmentHeader {
   int32_t proxy_pid;
   uint32_t client_id;
   alignas(64) std::atomic<uint64_t> next_ticket;   // taken by the app, one per record
-  // Host functions: the proxy publishes cb_tail, the app's callback thread
-  // publishes cb_head once a callback has returned.  Both are futex words.
-  alignas(64) std::atomic<uint32_t> cb_tail;
-  alignas(64) std::atomic<uint32_t> cb_head;
-  uint8_t cb[kCallbackSlots][kCallbackSlotBytes];
+  // Host functions: the proxy bumps cb_posted (a futex word) after posting
+  // a slot; the app's callback dispatcher sleeps on it.
+  alignas(64) std::atomic<uint32_t> cb_posted;
+  CallbackSlot cb[kCallbackSlots];
 };
 
 inline constexpr uint64_t segment_bytes() {

@@ -66,16 +66,6 @@ struct FunctionInfo {
 };
 static_assert(sizeof(FunctionInfo) == 16);
 
-// A host function the app's callback thread must run.
-enum CallbackKind : uint32_t { kHostFn = 0, kStreamCallback = 1 };
-struct CallbackSlotV {
-  uint64_t fn;
-  uint64_t user_data;
-  uint64_t stream;   // the app's handle, for stream callbacks
-  uint32_t kind;
-  int32_t status;
-};
-static_assert(sizeof(CallbackSlotV) == 32);
 
 }  // namespace sing::wire
 
@@ -101,5 +91,19 @@ struct JitOption {
   uint64_t value;
 };
 static_assert(sizeof(JitOption) == 16);
+
+}  // namespace sing::wire
+
+namespace sing::wire {
+
+// cuMemcpy2D/3D/3DPeer: the descriptor follows, with any pageable host side
+// already replaced by a staging buffer in the shared host range.
+enum CopyShape : uint32_t { kCopy2D = 0, kCopy3D = 1, kCopy3DPeer = 2 };
+struct ShapedCopyRequest {
+  uint32_t shape;
+  uint32_t sync_stream;  // a host side was staged: finish before answering
+  uint64_t stream;       // the app's handle (async variants)
+};
+static_assert(sizeof(ShapedCopyRequest) == 16);
 
 }  // namespace sing::wire
