@@ -200,6 +200,7 @@ log.clear()
 xc = check(cu.cuGraphInstantiate(captured, 0))
 check(cu.cuMemsetD32(d_a, 0, N))
 check(cu.cuMemsetD32(d_b, 0, N))
+check(cu.cuCtxSynchronize())  # s is non-blocking: nothing orders it after the legacy stream's memsets
 check(cu.cuGraphLaunch(xc, s))
 check(cu.cuStreamSynchronize(s))
 check(cu.cuMemcpyDtoH(out, d_a, 4 * N))
