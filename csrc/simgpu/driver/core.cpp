@@ -30,6 +30,28 @@ std::shared_ptr<Object> Registry::remove(const void* handle, Kind kind) {
   if (it == s.map.end() || it->second->kind != kind) return nullptr;
   auto obj = std::move(it->second);
   s.map.erase(it);
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  return obj;
+}
+
+std::shared_ptr<Object> Registry::find_fast(const void* handle, Kind kind) {
+  struct Slot {
+    const void* handle = nullptr;
+    uint64_t epoch = 0;
+    std::weak_ptr<Object> obj;
+  };
+  thread_local Slot slots[16];
+  Slot& slot = slots[unsigned(kind) & 15];
+  uint64_t e = epoch_.load(std::memory_order_acquire);
+  if (handle && slot.handle == handle && slot.epoch == e) {
+    if (auto obj = slot.obj.lock()) return obj;
+  }
+  auto obj = find(handle, kind);
+  // Read before the lookup: a removal racing with it leaves a stale epoch, so
+  // the entry is never trusted afterwards.
+  slot.handle = obj ? handle : nullptr;
+  slot.epoch = e;
+  slot.obj = obj;
   return obj;
 }
 

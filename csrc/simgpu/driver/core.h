@@ -86,7 +86,18 @@ class Registry {
     return std::static_pointer_cast<T>(find(handle, kind));
   }
 
+  // find() for the hot path (launches, async copies): answered from a
+  // per-thread one-entry cache per kind, without a lock, as long as no handle
+  // has been removed since it was filled (every removal bumps the epoch).
+  // The cache holds a weak reference, so it never keeps a destroyed object alive.
+  std::shared_ptr<Object> find_fast(const void* handle, Kind kind);
+  template <class T>
+  std::shared_ptr<T> get_fast(const void* handle, Kind kind) {
+    return std::static_pointer_cast<T>(find_fast(handle, kind));
+  }
+
  private:
+  std::atomic<uint64_t> epoch_{0};
   static constexpr unsigned kShards = 16;
   struct Shard {
     mutable std::shared_mutex mu;

@@ -25,7 +25,7 @@ bool dims_ok(const ptx::Dim3& d, uint32_t mx, uint32_t my, uint32_t mz) {
   return d.x >= 1 && d.y >= 1 && d.z >= 1 && d.x <= mx && d.y <= my && d.z <= mz;
 }
 
-CUresult pack_params(const ptx::KernelInfo& k, void** kernelParams, void** extra, std::vector<uint8_t>& out) {
+CUresult pack_params(const ptx::KernelInfo& k, void** kernelParams, void** extra, ParamBuffer& out) {
   out.assign(k.param_bytes, 0);
   if (kernelParams && extra) return CUDA_ERROR_INVALID_VALUE;
   if (kernelParams) {
