@@ -1,5 +1,8 @@
 // Special registers, 1024-thread blocks, raw mbarrier, debug-compiled PTX,
 // concurrent launches from several threads, the retired-instruction count.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <thread>
 #include <vector>
 
@@ -122,6 +125,30 @@ TEST(Misc, ConcurrentLaunchesAndCounters) {
   }
   // 20 launches of 4096 threads, each executing at least a handful of instructions.
   EXPECT_GE(instructions_retired() - before, 20ull * n * 5);
+}
+
+TEST(Misc, LaunchInForkedChild) {
+  SIM_NEED_PTX(ptx, "basic");
+  Device dev;
+  SIM_LOAD(mod, dev, ptx);
+  const int n = 1024;
+  std::vector<float> x(n, 2.0f);
+  float* dx = dev.upload(x);
+  float* dy = dev.alloc_n<float>(n);
+  SIM_EXPECT_OK(mod.launch("saxpy", {8}, {128}, Args().add(n).add(1.0f).add(static_cast<const float*>(dx)).add(dy)));
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The child has none of the parent's worker threads.
+    Outcome o = mod.launch("saxpy", {8}, {128}, Args().add(n).add(1.0f).add(static_cast<const float*>(dx)).add(dy));
+    bool ok = o.fault == Fault::None;
+    for (int i = 0; i < n; ++i) ok = ok && dy[i] == 4.0f;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(dy[0], 2.0f);  // the parent's memory is its own
 }
 
 }  // namespace
