@@ -61,6 +61,7 @@ enum class Kind : uint8_t {
   GraphNode,
   GraphExec,
   LinkState,
+  UserObject,
 };
 
 struct Object {

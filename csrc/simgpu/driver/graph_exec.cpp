@@ -115,6 +115,7 @@ CUresult launch(CUgraphExec h, CUstream hs, bool ptds) {
 CUresult GraphExec::rebuild() {
   auto b = std::make_shared<GraphBody>();
   SIM_CHECK(append_body(*source, &disabled, *b, true));
+  b->keep = source;
   std::lock_guard<std::mutex> lock(mu);
   body = std::move(b);
   return CUDA_SUCCESS;
