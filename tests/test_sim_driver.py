@@ -34,6 +34,7 @@ PROGRAMS = [
     ("cooperative.py", 1, {}),
     ("peer_kernel.py", 2, {}),
     ("threads_kernels.py", 1, {}),
+    ("exit_with_work_queued.py", 1, {}),
 ]
 
 

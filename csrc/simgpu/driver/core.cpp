@@ -9,6 +9,19 @@
 namespace simgpu {
 
 std::atomic<bool> g_initialized{false};
+std::atomic<bool> g_shutting_down{false};
+std::atomic<int> g_kernels_running{0};
+
+void install_exit_guard() {
+  std::atexit([] {
+    g_shutting_down.store(true, std::memory_order_release);
+    // A running kernel finishes in bounded time; do not outlive a hung one.
+    for (int i = 0; i < 5000 && g_kernels_running.load(std::memory_order_acquire) > 0; ++i) {
+      timespec ts{0, 1000000};
+      nanosleep(&ts, nullptr);
+    }
+  });
+}
 
 Registry& registry() {
   // Immortal: stream workers may still look handles up during process exit,

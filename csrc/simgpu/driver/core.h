@@ -115,6 +115,13 @@ Registry& registry();
 
 // cuInit has succeeded.
 extern std::atomic<bool> g_initialized;
+
+// The process is exiting (atexit): stream workers stop running work, so
+// nothing calls into the engine or into a finalised interpreter while static
+// destructors run.  Kernels already running are waited for (bounded).
+extern std::atomic<bool> g_shutting_down;
+extern std::atomic<int> g_kernels_running;
+void install_exit_guard();
 inline CUresult check_init() { return g_initialized.load(std::memory_order_acquire) ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED; }
 
 inline uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }

@@ -134,6 +134,7 @@ void run_graph_body(const GraphBody& b, Stream& s) {
     // Bodies are shared by launches in flight and never modified (updates
     // build a new body); executing work only reads it.
     Work& item = const_cast<Work&>(w);
+    if (g_shutting_down.load(std::memory_order_acquire)) return;
     CUresult st = s.ctx->sticky.load(std::memory_order_acquire);
     if (st != CUDA_SUCCESS)
       abandon(item, s, st);

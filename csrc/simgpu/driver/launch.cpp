@@ -108,7 +108,13 @@ void run_kernel(KernelWork& w, Stream& s) {
   l.memory.count = snap->begin.size();
   l.sm_count = h100::kSmCount;
   l.device_ordinal = c.dev->ordinal;
+  g_kernels_running.fetch_add(1, std::memory_order_acq_rel);
+  if (g_shutting_down.load(std::memory_order_acquire)) {
+    g_kernels_running.fetch_sub(1, std::memory_order_acq_rel);
+    return;
+  }
   ptx::Outcome o = l.program->run(l);
+  g_kernels_running.fetch_sub(1, std::memory_order_acq_rel);
   if (o.fault != ptx::Fault::None) {
     CUresult rc = fault_result(o.fault);
     debug_log("kernel %s faulted (%d) at 0x%llx: %s", w.fn->info->name.c_str(), int(rc),

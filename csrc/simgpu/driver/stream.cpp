@@ -71,10 +71,13 @@ void Stream::worker_main(std::shared_ptr<Stream> self) {
     if (space_waiters_) space_cv_.notify_all();
     lock.unlock();
     CUresult st = ctx->sticky.load(std::memory_order_acquire);
-    if (st != CUDA_SUCCESS)
+    if (g_shutting_down.load(std::memory_order_acquire)) {
+      // Exiting: the work is dropped, not run (see core.h).
+    } else if (st != CUDA_SUCCESS) {
       abandon(w, *this, st);
-    else
+    } else {
       execute(w, *this);
+    }
     w = Work{};  // release what the work held before signalling completion
     lock.lock();
     completed_.fetch_add(1, std::memory_order_acq_rel);
