@@ -36,6 +36,16 @@ int h_ld(Ctx& c, const Inst& in, uint32_t m) {
   uint8_t* base;
   uint64_t off[32];
   if (int r = addresses<SP, W * V, AT>(c, in, m, base, off, false, "load")) return r;
+  if constexpr (ATOMIC && V > 1 && W * V <= 8) {
+    // One single-copy-atomic access for the whole vector (CUB's look-back
+    // reads {status, value} pairs this way).
+    using VT = typename UInt<W * V>::T;
+    SIM_FOR_LANES(m, i) {
+      VT v = __atomic_load_n(reinterpret_cast<VT*>(base + off[i]), __ATOMIC_ACQUIRE);
+      for (unsigned k = 0; k < V; ++k) std::memcpy(&R<T>(c, in.o[k])[i], reinterpret_cast<uint8_t*>(&v) + k * W, W);
+    }
+    return kNext;
+  }
   for (unsigned k = 0; k < V; ++k) {
     T* d = R<T>(c, in.o[k]);
     if constexpr (!ATOMIC && W <= 8) {
@@ -76,6 +86,15 @@ int h_st(Ctx& c, const Inst& in, uint32_t m) {
   uint8_t* base;
   uint64_t off[32];
   if (int r = addresses<SP, W * V, AT>(c, in, m, base, off, true, "store")) return r;
+  if constexpr (ATOMIC && V > 1 && W * V <= 8) {
+    using VT = typename UInt<W * V>::T;
+    SIM_FOR_LANES(m, i) {
+      VT v;
+      for (unsigned k = 0; k < V; ++k) std::memcpy(reinterpret_cast<uint8_t*>(&v) + k * W, &R<const T>(c, in.o[k])[i], W);
+      __atomic_store_n(reinterpret_cast<VT*>(base + off[i]), v, __ATOMIC_RELEASE);
+    }
+    return kNext;
+  }
   if constexpr (!ATOMIC && V == 1 && W <= 8) {
     if (m == ~0u && base) {
       bool contig = true;
@@ -104,7 +123,7 @@ template <bool LD, MSp SP, bool A64, bool ATOMIC>
 OpFn pick_wv(unsigned w, unsigned v) {
 #define WV(W, V)                                                                   \
   if (w == W && v == V) {                                                          \
-    if constexpr (!ATOMIC || (V == 1 && W <= 8))                                   \
+    if constexpr (!ATOMIC || W <= 8)                                               \
       return LD ? &h_ld<SP, W, V, A64, ATOMIC> : &h_st<SP, W, V, A64, ATOMIC>;     \
     else                                                                           \
       return nullptr;                                                              \
