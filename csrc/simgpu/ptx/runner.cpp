@@ -163,6 +163,12 @@ int simt_exit(Ctx& c, uint32_t lanes, uint32_t next_pc) {
 // ---------------------------------------------------------------- barriers
 
 void check_barriers(Ctx& c, BlockState& b) {
+  if (b.cluster_arrived && b.cluster_arrived >= b.live_warps) {
+    b.cluster_arrived = 0;
+    ++b.cluster_phase;
+    for (uint32_t wi : b.cluster_waiters) b.warps[wi].state = WarpState::Ready;
+    b.cluster_waiters.clear();
+  }
   for (unsigned id = 0; id < 16; ++id) {
     Barrier& bar = b.bars[id];
     if (bar.arrived == 0) continue;
@@ -234,6 +240,9 @@ void init_block(Ctx& c, BlockState& b, uint64_t linear, BlockMem& mem, bool fres
   b.done = false;
   b.next_warp = 0;
   for (Barrier& bar : b.bars) bar = Barrier();
+  b.cluster_arrived = 0;
+  b.cluster_phase = 0;
+  b.cluster_waiters.clear();
   uint8_t* regs = mem.regs.get(L.regstack * L.nwarps);
   uint8_t* local = mem.local.get(size_t(L.local_stride) * 32 * L.nwarps);
   const FuncIR& kf = L.ir->funcs[L.kir->func];

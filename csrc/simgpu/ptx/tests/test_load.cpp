@@ -142,6 +142,10 @@ TEST(Load, MalformedAndUnsupportedAreRefused) {
     EXPECT_NE(err.find("line "), std::string::npos) << c.body << " -> " << err;
     EXPECT_NE(err.find(c.must_contain), std::string::npos) << c.body << " -> " << err;
   }
+  // A trailing NUL (C-string images) is fine; an embedded one is not.
+  std::string err0;
+  EXPECT_TRUE(Program::load(std::string(kHeader) + ".entry k() { ret; }" + std::string(2, '\0'), err0)) << err0;
+  EXPECT_FALSE(Program::load(std::string(kHeader) + std::string(1, '\0') + ".entry k() { ret; }", err0));
   // Unsupported instructions are named in full.
   std::string err = load_error(".entry k() { .reg .b32 %r; .reg .b64 %rd; suld.b.1d.b32.trap {%r}, [%rd, {%r}]; ret; }");
   EXPECT_NE(err.find("unsupported instruction 'suld.b.1d.b32.trap"), std::string::npos) << err;

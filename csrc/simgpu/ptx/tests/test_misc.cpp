@@ -69,6 +69,15 @@ TEST(Misc, RawMbarrier) {
   }
 }
 
+TEST(Misc, ClusterOfOneCta) {
+  SIM_NEED_PTX(ptx, "misc");
+  Device dev;
+  SIM_LOAD(mod, dev, ptx);
+  int* out = dev.alloc_n<int>(2 * 64);
+  SIM_EXPECT_OK(mod.launch("cluster_of_one", {2}, {64}, Args().add(out)));
+  for (int t = 0; t < 64; ++t) EXPECT_EQ(out[t], (63 - t) * 3 + 1000) << t;
+}
+
 TEST(Misc, DebugCompiledKernels) {
   SIM_NEED_PTX(ptx, "basic_debug");
   EXPECT_NE(ptx.find(".section"), std::string::npos);

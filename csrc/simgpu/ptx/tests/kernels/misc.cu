@@ -1,5 +1,7 @@
 // Special registers, big blocks, mbarrier through raw PTX.
+#include <cooperative_groups.h>
 #include <cstdint>
+namespace cg = cooperative_groups;
 
 extern "C" __global__ void sregs(unsigned* out, unsigned long long* clocks) {
   int t = threadIdx.x + blockDim.x * blockIdx.x;
@@ -80,4 +82,15 @@ extern "C" __global__ void mbar(unsigned* out) {
   out[t * 4 + 3] = after;
   asm volatile("fence.proxy.async.shared::cta;");
   asm volatile("fence.mbarrier_init.release.cluster;");
+}
+
+// Thread-block-cluster code launched without clusters: a cluster of one CTA.
+extern "C" __global__ void cluster_of_one(int* out) {
+  __shared__ int s[64];
+  auto cl = cg::this_cluster();
+  s[threadIdx.x] = threadIdx.x * 3;
+  cl.sync();
+  int* mine = cl.map_shared_rank(s, 0);
+  out[threadIdx.x] = mine[63 - threadIdx.x] + 100 * int(cl.block_rank()) + 1000 * int(cl.num_blocks());
+  cl.sync();
 }
