@@ -51,6 +51,7 @@ Slot slot_of(FnCompiler& fc, const Operand& o, uint32_t want_size) {
 }
 
 void c_call(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   m.take(".uni");
   fc.finish_mods(m);
@@ -162,6 +163,7 @@ void c_trap(FnCompiler& fc, const Instr& in) {
 }
 
 void c_bar(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   if (m.take(".cluster")) {
     bool wait = m.take(".wait");
@@ -313,6 +315,7 @@ void c_hint(FnCompiler& fc, const Instr& in) {
 // ---- warp-wide
 
 void c_shfl(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   if (!m.take(".sync")) fc.unsupported("shfl without .sync is not available on sm_70+");
   int mode = -1;
@@ -342,6 +345,7 @@ void c_shfl(FnCompiler& fc, const Instr& in) {
 }
 
 void c_vote(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   if (!m.take(".sync")) fc.unsupported("vote without .sync is not available on sm_70+");
   int mode = -1;
@@ -363,6 +367,7 @@ void c_vote(FnCompiler& fc, const Instr& in) {
 }
 
 void c_match(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   bool all = m.take(".all");
   bool any = m.take(".any");
@@ -387,6 +392,7 @@ void c_match(FnCompiler& fc, const Instr& in) {
 }
 
 void c_redux(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   if (!m.take(".sync")) fc.unsupported();
   RedOp op;
@@ -418,6 +424,7 @@ void c_activemask(FnCompiler& fc, const Instr& in) {
 }
 
 void c_elect(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   if (!m.take(".sync")) fc.unsupported();
   fc.finish_mods(m);

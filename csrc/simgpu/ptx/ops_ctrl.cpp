@@ -16,13 +16,20 @@ int yield_at(Ctx& c, uint32_t pc) {
   return kSuspend;
 }
 
+// End of a time slice at a backward branch.
+int slice_over(Ctx& c, uint32_t pc) {
+  c.w->pc = pc;
+  simt_run_waiting_lanes(c);
+  return kSuspend;
+}
+
 int h_bra(Ctx& c, const Inst& in, uint32_t m) {
   Warp& w = *c.w;
   if (m == 0) return kNext;
   const uint32_t target = in.aux;
   if (m == w.active) {
     w.pc = target;
-    if (target <= in.self && --c.budget < 0) return yield_at(c, target);
+    if (target <= in.self && --c.budget < 0) return slice_over(c, target);
     return kReload;
   }
   const uint32_t pcs[2] = {target, in.self + 1};
@@ -57,7 +64,7 @@ int h_brx(Ctx& c, const Inst& in, uint32_t m) {
   }
   if (n == 1) {
     w.pc = pcs[0];
-    if (pcs[0] <= in.self && --c.budget < 0) return yield_at(c, pcs[0]);
+    if (pcs[0] <= in.self && --c.budget < 0) return slice_over(c, pcs[0]);
     return kReload;
   }
   simt_split(c, pcs, masks, n, in.aux2);

@@ -142,6 +142,26 @@ void simt_split(Ctx& c, const uint32_t* pcs, const uint32_t* masks, int n, uint3
   simt_pop(c);
 }
 
+void simt_run_waiting_lanes(Ctx& c) {
+  Warp& w = *c.w;
+  // Barriers count warps and collectives read sibling lanes' registers: where
+  // they occur, lanes stay together (as on pre-Volta GPUs).
+  if (c.ir->funcs[w.func].lockstep) return;
+  size_t floor = w.calls.empty() ? 0 : w.calls.back().simt_depth;
+  if (w.simt.size() <= floor) return;
+  SimtEntry& cont = w.simt.back();
+  // Only when no sibling path is pending: then every lane of the region that
+  // is not running has reached the reconvergence point.
+  if (cont.pc != w.rpc) return;
+  uint32_t waiting = cont.mask & ~w.active & w.live;
+  if (!waiting) return;
+  const SimtEntry spinning{w.pc, w.active, cont.rpc};
+  w.pc = cont.pc;
+  w.active = waiting;
+  w.rpc = cont.rpc;
+  cont = spinning;
+}
+
 int simt_exit(Ctx& c, uint32_t lanes, uint32_t next_pc) {
   Warp& w = *c.w;
   w.live &= ~lanes;
