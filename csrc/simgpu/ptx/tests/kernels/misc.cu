@@ -56,13 +56,13 @@ extern "C" __global__ void mbar(unsigned* out) {
   asm volatile("mbarrier.arrive.shared.b64 %0, [%1];" : "=l"(state) : "r"(addr));
   unsigned done = 0;
   while (!done) asm volatile("{ .reg .pred p; mbarrier.try_wait.shared.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(addr), "l"(state));
-  out[t * 4] = done;
+  out[t * 5] = done;
   // Phase 1: thread 0 leaves the barrier for good, the others arrive.
   if (t == 0) asm volatile("mbarrier.arrive_drop.shared.b64 _, [%0];" ::"r"(addr));
   else asm volatile("mbarrier.arrive.shared.b64 _, [%0];" ::"r"(addr));
   done = 0;
   while (!done) asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared.b64 p, [%1], 1; selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(addr));
-  out[t * 4 + 1] = done;
+  out[t * 5 + 1] = done;
   __syncthreads();
   // Phase 2: expected count is now n - 1; add a transaction count.
   if (t == 1) asm volatile("mbarrier.expect_tx.shared.b64 [%0], 64;" ::"r"(addr));
@@ -78,8 +78,9 @@ extern "C" __global__ void mbar(unsigned* out) {
   __syncthreads();
   unsigned after;
   asm volatile("{ .reg .pred p; mbarrier.test_wait.parity.shared.b64 p, [%1], 0; selp.u32 %0, 1, 0, p; }" : "=r"(after) : "r"(addr));
-  out[t * 4 + 2] = before;
-  out[t * 4 + 3] = after;
+  out[t * 5 + 2] = before;
+  out[t * 5 + 3] = after;
+  out[t * 5 + 4] = pending;
   asm volatile("fence.proxy.async.shared::cta;");
   asm volatile("fence.mbarrier_init.release.cluster;");
 }
