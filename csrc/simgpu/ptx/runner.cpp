@@ -249,7 +249,8 @@ void run_warp(Ctx& c, Warp& w) {
 
 namespace {
 
-void init_block(Ctx& c, BlockState& b, uint64_t linear, BlockMem& mem, bool fresh) {
+// Prepares block `linear` in b.  False when host memory for it is exhausted.
+bool init_block(Ctx& c, BlockState& b, uint64_t linear, BlockMem& mem, bool fresh) {
   const LaunchState& L = *c.L;
   const Launch& la = *L.launch;
   b.linear = linear;
@@ -257,14 +258,15 @@ void init_block(Ctx& c, BlockState& b, uint64_t linear, BlockMem& mem, bool fres
   b.ctaid[1] = uint32_t((linear / la.grid.x) % la.grid.y);
   b.ctaid[2] = uint32_t(linear / (uint64_t(la.grid.x) * la.grid.y));
   b.shared = mem.shared.get(L.shared_size);
+  uint8_t* regs = mem.regs.get(L.regstack * L.nwarps);
+  uint8_t* local = mem.local.get(size_t(L.local_stride) * 32 * L.nwarps);
+  if (!b.shared || !regs || !local) return false;
   b.done = false;
   b.next_warp = 0;
   for (Barrier& bar : b.bars) bar = Barrier();
   b.cluster_arrived = 0;
   b.cluster_phase = 0;
   b.cluster_waiters.clear();
-  uint8_t* regs = mem.regs.get(L.regstack * L.nwarps);
-  uint8_t* local = mem.local.get(size_t(L.local_stride) * 32 * L.nwarps);
   const FuncIR& kf = L.ir->funcs[L.kir->func];
   b.warps.resize(L.nwarps);
   b.live_warps = L.nwarps;
@@ -306,6 +308,7 @@ void init_block(Ctx& c, BlockState& b, uint64_t linear, BlockMem& mem, bool fres
   }
   b.tid_for = &la;
   (void)c;
+  return true;
 }
 
 void record_fault(Ctx& c) {
@@ -387,9 +390,9 @@ class GridTask final : public Task {
       if (L_.abort.load(std::memory_order_relaxed)) break;
       uint64_t b = next_.fetch_add(1, std::memory_order_relaxed);
       if (b >= L_.nblocks) break;
-      init_block(c, block, b, mem, fresh);
+      bool ok = init_block(c, block, b, mem, fresh);
       fresh = false;
-      if (!block.shared || !block.warps.front().regs || !block.warps.front().local) {
+      if (!ok) {
         std::lock_guard<std::mutex> lk(L_.mu);
         L_.outcome.fault = Fault::LaunchFailed;
         L_.outcome.detail = "out of host memory for a block";
@@ -429,8 +432,7 @@ class CoopPart final : public Task {
       mems.push_back(std::make_unique<BlockMem>());
       blocks.push_back(std::make_unique<BlockState>());
       Ctx ci = c;
-      init_block(ci, *blocks.back(), b, *mems.back(), true);
-      if (!blocks.back()->shared || !blocks.back()->warps.front().regs) {
+      if (!init_block(ci, *blocks.back(), b, *mems.back(), true)) {
         std::lock_guard<std::mutex> lk(L_.mu);
         L_.outcome.fault = Fault::LaunchFailed;
         L_.outcome.detail = "out of memory for resident blocks of a cooperative launch";
