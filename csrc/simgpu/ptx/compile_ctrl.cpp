@@ -51,6 +51,7 @@ Slot slot_of(FnCompiler& fc, const Operand& o, uint32_t want_size) {
 }
 
 void c_call(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   m.take(".uni");
   fc.finish_mods(m);
@@ -162,7 +163,18 @@ void c_trap(FnCompiler& fc, const Instr& in) {
 }
 
 void c_bar(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
+  if (m.take(".cluster")) {
+    bool wait = m.take(".wait");
+    if (!wait && !m.take(".arrive")) fc.unsupported();
+    m.take_any({".release", ".relaxed", ".acquire"});
+    m.take(".aligned");
+    fc.finish_mods(m);
+    fc.want_ops(0);
+    fc.emit(sel_cluster_barrier(wait));
+    return;
+  }
   if (m.take(".warp")) {
     if (!m.take(".sync")) fc.unsupported();
     fc.finish_mods(m);
@@ -260,6 +272,33 @@ void c_nop(FnCompiler& fc, const Instr& in) {
     if (o.kind != Operand::Int) fc.src(o, Ty::U32);
 }
 
+// mapa{.shared::cluster}.u32/u64 d, a, rank
+void c_mapa(FnCompiler& fc, const Instr& in) {
+  Mods m(in.mods);
+  m.take(".shared::cluster");
+  Ty t = m.take_type();
+  fc.finish_mods(m);
+  if (t != Ty::U32 && t != Ty::U64 && t != Ty::B32 && t != Ty::B64) fc.unsupported();
+  fc.want_ops(3);
+  uint32_t a = fc.src(in.ops[1], t), r = fc.src(in.ops[2], Ty::U32), d = fc.dst(in.ops[0], t);
+  Inst& e = fc.emit(sel_mapa(ty_size(t)));
+  e.o[0] = d, e.o[1] = a, e.o[2] = r;
+}
+
+// getctarank{.shared::cluster}.u32 d, a: every address belongs to CTA 0.
+void c_getctarank(FnCompiler& fc, const Instr& in) {
+  Mods m(in.mods);
+  m.take(".shared::cluster");
+  Ty t = m.take_type();
+  fc.finish_mods(m);
+  if (t != Ty::U32 && t != Ty::U64 && t != Ty::B32 && t != Ty::B64) fc.unsupported();
+  fc.want_ops(2);
+  fc.src(in.ops[1], t);
+  uint32_t d = fc.dst(in.ops[0], Ty::U32);
+  Inst& e = fc.emit(sel_mov(4));
+  e.o[0] = d, e.o[1] = fc.const_slot(0, 4);
+}
+
 // discard.global.L2 [a], 128; applypriority.global.L2::evict_normal [a], 128:
 // cache management without visible effect.
 void c_hint(FnCompiler& fc, const Instr& in) {
@@ -276,6 +315,7 @@ void c_hint(FnCompiler& fc, const Instr& in) {
 // ---- warp-wide
 
 void c_shfl(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   if (!m.take(".sync")) fc.unsupported("shfl without .sync is not available on sm_70+");
   int mode = -1;
@@ -305,6 +345,7 @@ void c_shfl(FnCompiler& fc, const Instr& in) {
 }
 
 void c_vote(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   if (!m.take(".sync")) fc.unsupported("vote without .sync is not available on sm_70+");
   int mode = -1;
@@ -326,6 +367,7 @@ void c_vote(FnCompiler& fc, const Instr& in) {
 }
 
 void c_match(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   bool all = m.take(".all");
   bool any = m.take(".any");
@@ -350,6 +392,7 @@ void c_match(FnCompiler& fc, const Instr& in) {
 }
 
 void c_redux(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   if (!m.take(".sync")) fc.unsupported();
   RedOp op;
@@ -381,6 +424,7 @@ void c_activemask(FnCompiler& fc, const Instr& in) {
 }
 
 void c_elect(FnCompiler& fc, const Instr& in) {
+  fc.out.lockstep = true;
   Mods m(in.mods);
   if (!m.take(".sync")) fc.unsupported();
   fc.finish_mods(m);
@@ -416,6 +460,8 @@ void register_ctrl(CompileTable& t) {
   t["nanosleep"] = &c_nanosleep;
   t["pmevent"] = &c_nop;
   t["discard"] = &c_hint;
+  t["mapa"] = &c_mapa;
+  t["getctarank"] = &c_getctarank;
   t["applypriority"] = &c_hint;
   t["griddepcontrol"] = &c_nop;
 }

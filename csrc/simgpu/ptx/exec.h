@@ -50,6 +50,7 @@ struct Warp {
   uint32_t bar_dst = 0;          // absolute regs offset of a bar.red destination
   uint8_t bar_kind = 0;          // 0 sync, 1 red.popc, 2 red.and, 3 red.or
   uint32_t bar_mask = 0;         // lanes that receive the bar.red result
+  uint32_t cluster_phase = 0;    // phase of the cluster barrier this warp arrived in
   uint8_t* regs = nullptr;       // frames, innermost last
   size_t regs_cap = 0;
   uint8_t* local = nullptr;      // lane l's local memory at local + l * local_stride
@@ -76,6 +77,9 @@ struct BlockState {
   bool done = false;
   uint32_t next_warp = 0;        // round-robin cursor
   const Launch* tid_for = nullptr;  // launch whose thread indices warps hold
+  // barrier.cluster of the (one-CTA) cluster: split arrive/wait by phase.
+  uint32_t cluster_arrived = 0, cluster_phase = 0;
+  std::vector<uint32_t> cluster_waiters;
 };
 
 struct MemCacheEntry {

@@ -9,6 +9,11 @@
 // double result is either exact or carries an exact error term.
 #pragma once
 
+// GCC contracts a*b+c into an FMA even in ISO mode; PTX results depend on
+// every rounding, so no translation unit that computes floating-point results
+// (they all include this header) may fuse implicitly.
+#pragma GCC optimize("fp-contract=off")
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>

@@ -81,6 +81,9 @@ struct FuncIR {
   bool calls_indirect = false;
   bool address_taken = false;       // used as a value (function pointer)
   bool grid_sync = false;           // reads the grid-sync workspace (%envreg1/2)
+  // Contains barriers, warp-synchronous collectives or calls: lanes of a warp
+  // must not run ahead of their siblings here.
+  bool lockstep = false;
   uint32_t num_regs = 0;            // 32-bit register units declared
   // Kernels only.
   uint32_t shared_top = 0;          // static shared bytes (module + kernel scope)

@@ -134,6 +134,8 @@ OpFn sel_trap();           // aux: 0 trap, 1 brkpt
 OpFn sel_bar();
 OpFn sel_bar_warp();       // bar.warp.sync: o = {membermask}
 OpFn sel_nanosleep();      // yields the warp
+OpFn sel_cluster_barrier(bool wait);  // barrier.cluster.arrive / .wait
+OpFn sel_mapa(unsigned size);         // o = {d, a, rank}
 OpFn sel_fence();          // membar/fence
 // Special registers: o = {d}; aux = which (see ops_sreg.cpp), aux2 = size.
 OpFn sel_sreg(unsigned which, unsigned size);   // null when the size is wrong

@@ -1,6 +1,7 @@
 // Branches, calls, exit/trap, barriers and other warp-scheduling handlers.
 #include <atomic>
 #include <cstring>
+#include <string>
 
 #include "ptx/lanes.h"
 #include "ptx/ops.h"
@@ -15,13 +16,20 @@ int yield_at(Ctx& c, uint32_t pc) {
   return kSuspend;
 }
 
+// End of a time slice at a backward branch.
+int slice_over(Ctx& c, uint32_t pc) {
+  c.w->pc = pc;
+  simt_run_waiting_lanes(c);
+  return kSuspend;
+}
+
 int h_bra(Ctx& c, const Inst& in, uint32_t m) {
   Warp& w = *c.w;
   if (m == 0) return kNext;
   const uint32_t target = in.aux;
   if (m == w.active) {
     w.pc = target;
-    if (target <= in.self && --c.budget < 0) return yield_at(c, target);
+    if (target <= in.self && --c.budget < 0) return slice_over(c, target);
     return kReload;
   }
   const uint32_t pcs[2] = {target, in.self + 1};
@@ -56,7 +64,7 @@ int h_brx(Ctx& c, const Inst& in, uint32_t m) {
   }
   if (n == 1) {
     w.pc = pcs[0];
-    if (pcs[0] <= in.self && --c.budget < 0) return yield_at(c, pcs[0]);
+    if (pcs[0] <= in.self && --c.budget < 0) return slice_over(c, pcs[0]);
     return kReload;
   }
   simt_split(c, pcs, masks, n, in.aux2);
@@ -207,6 +215,44 @@ int h_bar(Ctx& c, const Inst& in, uint32_t m) {
   return kSuspend;
 }
 
+// barrier.cluster.arrive / .wait for a cluster of one CTA: arrival counts
+// warps of the block; wait blocks until the phase the warp arrived in ends.
+int h_cluster_arrive(Ctx& c, const Inst&, uint32_t m) {
+  if (m == 0) return kNext;
+  BlockState& b = *c.b;
+  c.w->cluster_phase = b.cluster_phase;
+  ++b.cluster_arrived;
+  check_barriers(c, b);
+  return kNext;
+}
+
+int h_cluster_wait(Ctx& c, const Inst& in, uint32_t m) {
+  if (m == 0) return kNext;
+  BlockState& b = *c.b;
+  Warp& w = *c.w;
+  if (w.cluster_phase != b.cluster_phase) return kNext;
+  w.state = WarpState::Barrier;
+  w.bar_id = 16;
+  w.bar_kind = 0;
+  w.pc = in.self + 1;
+  b.cluster_waiters.push_back(w.id);
+  return kSuspend;
+}
+
+// mapa: the address of the same variable in CTA `rank` of the cluster; only
+// rank 0 (this CTA) exists.
+template <class T>
+int h_mapa(Ctx& c, const Inst& in, uint32_t m) {
+  const T* a = R<const T>(c, in.o[1]);
+  const uint32_t* rank = R<const uint32_t>(c, in.o[2]);
+  SIM_FOR_LANES(m, i) {
+    if (rank[i] != 0)
+      return raise_fault(c, in, Fault::IllegalAddress, uint64_t(a[i]), i, "mapa to CTA rank " + std::to_string(rank[i]) +
+                                                                            " of a one-CTA cluster");
+  }
+  return map1<T, T>(c, in, m, [](T x) { return x; });
+}
+
 int h_nop(Ctx&, const Inst&, uint32_t) { return kNext; }
 
 int h_nanosleep(Ctx& c, const Inst& in, uint32_t m) {
@@ -232,5 +278,7 @@ OpFn sel_bar_warp() { return &h_nop; }
 OpFn sel_nanosleep() { return &h_nanosleep; }
 OpFn sel_fence() { return &h_fence; }
 OpFn sel_nop() { return &h_nop; }
+OpFn sel_cluster_barrier(bool wait) { return wait ? &h_cluster_wait : &h_cluster_arrive; }
+OpFn sel_mapa(unsigned size) { return size == 8 ? &h_mapa<uint64_t> : size == 4 ? &h_mapa<uint32_t> : nullptr; }
 
 }  // namespace simgpu::ptx

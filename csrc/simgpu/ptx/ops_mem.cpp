@@ -28,14 +28,68 @@ inline int addresses(Ctx& c, const Inst& in, uint32_t m, uint8_t*& base, uint64_
   return kNext;
 }
 
+// Full warp, scalar element, one window: check every lane branch-free, then
+// gather straight from the address register (no per-lane pointer array).
+template <MSp SP, unsigned W, class AT>
+inline bool full_warp_load(Ctx& c, const Inst& in) {
+  using T = typename UInt<W>::T;
+  const AT* addr = R<const AT>(c, in.o[4]);
+  const uint64_t imm = uint64_t(in.imm);
+  uint64_t lo, len;
+  const uint8_t* base;
+  if constexpr (SP == MSp::Global || SP == MSp::Generic) {
+    // Generic addresses that all hit the cached global range are global
+    // (every window lies above the ranges of Launch::memory).
+    lo = c.mc[in.aux].lo;
+    len = c.mc[in.aux].len;
+    base = nullptr;
+  } else if constexpr (SP == MSp::Shared) {
+    lo = 0;
+    len = c.L->shared_size >= W ? c.L->shared_size - W + 1 : 0;
+    base = c.b->shared;
+  } else {
+    lo = 0;
+    len = c.L->local_stride >= W ? c.L->local_stride - W + 1 : 0;
+    base = c.w->local;
+  }
+  uint32_t bad = 0;
+  for (int i = 0; i < 32; ++i) {
+    uint64_t a = uint64_t(addr[i]) + imm;
+    bad |= uint32_t((a & (W - 1)) != 0) | uint32_t(a - lo >= len);
+  }
+  if (bad) return false;
+  alignas(32) T t[32];
+  if constexpr (SP == MSp::Local) {
+    const uint64_t stride = c.L->local_stride;
+    for (int i = 0; i < 32; ++i) std::memcpy(&t[i], base + uint64_t(i) * stride + uint64_t(addr[i]) + imm, W);
+  } else {
+    for (int i = 0; i < 32; ++i) std::memcpy(&t[i], base + uint64_t(addr[i]) + imm, W);
+  }
+  std::memcpy(R<T>(c, in.o[0]), t, sizeof t);
+  return true;
+}
+
 template <MSp SP, unsigned W, unsigned V, bool A64, bool ATOMIC>
 int h_ld(Ctx& c, const Inst& in, uint32_t m) {
   using T = typename UInt<W>::T;
   using AT = std::conditional_t<A64, uint64_t, uint32_t>;
   if (m == 0) return kNext;
+  if constexpr (V == 1 && !ATOMIC && W <= 8 && SP != MSp::Param) {
+    if (m == ~0u && full_warp_load<SP, W, AT>(c, in)) return kNext;
+  }
   uint8_t* base;
   uint64_t off[32];
   if (int r = addresses<SP, W * V, AT>(c, in, m, base, off, false, "load")) return r;
+  if constexpr (ATOMIC && V > 1 && W * V <= 8) {
+    // One single-copy-atomic access for the whole vector (CUB's look-back
+    // reads {status, value} pairs this way).
+    using VT = typename UInt<W * V>::T;
+    SIM_FOR_LANES(m, i) {
+      VT v = __atomic_load_n(reinterpret_cast<VT*>(base + off[i]), __ATOMIC_ACQUIRE);
+      for (unsigned k = 0; k < V; ++k) std::memcpy(&R<T>(c, in.o[k])[i], reinterpret_cast<uint8_t*>(&v) + k * W, W);
+    }
+    return kNext;
+  }
   for (unsigned k = 0; k < V; ++k) {
     T* d = R<T>(c, in.o[k]);
     if constexpr (!ATOMIC && W <= 8) {
@@ -76,6 +130,15 @@ int h_st(Ctx& c, const Inst& in, uint32_t m) {
   uint8_t* base;
   uint64_t off[32];
   if (int r = addresses<SP, W * V, AT>(c, in, m, base, off, true, "store")) return r;
+  if constexpr (ATOMIC && V > 1 && W * V <= 8) {
+    using VT = typename UInt<W * V>::T;
+    SIM_FOR_LANES(m, i) {
+      VT v;
+      for (unsigned k = 0; k < V; ++k) std::memcpy(reinterpret_cast<uint8_t*>(&v) + k * W, &R<const T>(c, in.o[k])[i], W);
+      __atomic_store_n(reinterpret_cast<VT*>(base + off[i]), v, __ATOMIC_RELEASE);
+    }
+    return kNext;
+  }
   if constexpr (!ATOMIC && V == 1 && W <= 8) {
     if (m == ~0u && base) {
       bool contig = true;
@@ -104,7 +167,7 @@ template <bool LD, MSp SP, bool A64, bool ATOMIC>
 OpFn pick_wv(unsigned w, unsigned v) {
 #define WV(W, V)                                                                   \
   if (w == W && v == V) {                                                          \
-    if constexpr (!ATOMIC || (V == 1 && W <= 8))                                   \
+    if constexpr (!ATOMIC || W <= 8)                                               \
       return LD ? &h_ld<SP, W, V, A64, ATOMIC> : &h_st<SP, W, V, A64, ATOMIC>;     \
     else                                                                           \
       return nullptr;                                                              \

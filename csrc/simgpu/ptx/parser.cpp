@@ -595,6 +595,13 @@ class Parser {
       o.f64_hex = v.is_f64_hex;
       return o;
     }
+    if (v.kind == Tok::Ident && v.text == "WARP_SZ") {
+      // The one predefined constant of PTX.
+      next();
+      o.kind = Operand::Int;
+      o.ival = neg ? -32 : 32;
+      return o;
+    }
     if (v.kind == Tok::Ident && !neg) {
       next();
       if (v.text == "_") {

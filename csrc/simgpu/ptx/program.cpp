@@ -9,6 +9,8 @@
 namespace simgpu::ptx {
 
 std::unique_ptr<Program> Program::load(std::string_view ptx, std::string& error) {
+  // Images handed to cuModuleLoadData are C strings; tolerate the terminator.
+  while (!ptx.empty() && ptx.back() == '\0') ptx.remove_suffix(1);
   ast::Module m;
   if (!parse_module(ptx, m, error)) return nullptr;
   auto p = std::make_unique<ProgramImpl>();

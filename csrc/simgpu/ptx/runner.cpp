@@ -142,6 +142,26 @@ void simt_split(Ctx& c, const uint32_t* pcs, const uint32_t* masks, int n, uint3
   simt_pop(c);
 }
 
+void simt_run_waiting_lanes(Ctx& c) {
+  Warp& w = *c.w;
+  // Barriers count warps and collectives read sibling lanes' registers: where
+  // they occur, lanes stay together (as on pre-Volta GPUs).
+  if (c.ir->funcs[w.func].lockstep) return;
+  size_t floor = w.calls.empty() ? 0 : w.calls.back().simt_depth;
+  if (w.simt.size() <= floor) return;
+  SimtEntry& cont = w.simt.back();
+  // Only when no sibling path is pending: then every lane of the region that
+  // is not running has reached the reconvergence point.
+  if (cont.pc != w.rpc) return;
+  uint32_t waiting = cont.mask & ~w.active & w.live;
+  if (!waiting) return;
+  const SimtEntry spinning{w.pc, w.active, cont.rpc};
+  w.pc = cont.pc;
+  w.active = waiting;
+  w.rpc = cont.rpc;
+  cont = spinning;
+}
+
 int simt_exit(Ctx& c, uint32_t lanes, uint32_t next_pc) {
   Warp& w = *c.w;
   w.live &= ~lanes;
@@ -163,6 +183,12 @@ int simt_exit(Ctx& c, uint32_t lanes, uint32_t next_pc) {
 // ---------------------------------------------------------------- barriers
 
 void check_barriers(Ctx& c, BlockState& b) {
+  if (b.cluster_arrived && b.cluster_arrived >= b.live_warps) {
+    b.cluster_arrived = 0;
+    ++b.cluster_phase;
+    for (uint32_t wi : b.cluster_waiters) b.warps[wi].state = WarpState::Ready;
+    b.cluster_waiters.clear();
+  }
   for (unsigned id = 0; id < 16; ++id) {
     Barrier& bar = b.bars[id];
     if (bar.arrived == 0) continue;
@@ -223,7 +249,8 @@ void run_warp(Ctx& c, Warp& w) {
 
 namespace {
 
-void init_block(Ctx& c, BlockState& b, uint64_t linear, BlockMem& mem, bool fresh) {
+// Prepares block `linear` in b.  False when host memory for it is exhausted.
+bool init_block(Ctx& c, BlockState& b, uint64_t linear, BlockMem& mem, bool fresh) {
   const LaunchState& L = *c.L;
   const Launch& la = *L.launch;
   b.linear = linear;
@@ -231,11 +258,15 @@ void init_block(Ctx& c, BlockState& b, uint64_t linear, BlockMem& mem, bool fres
   b.ctaid[1] = uint32_t((linear / la.grid.x) % la.grid.y);
   b.ctaid[2] = uint32_t(linear / (uint64_t(la.grid.x) * la.grid.y));
   b.shared = mem.shared.get(L.shared_size);
+  uint8_t* regs = mem.regs.get(L.regstack * L.nwarps);
+  uint8_t* local = mem.local.get(size_t(L.local_stride) * 32 * L.nwarps);
+  if (!b.shared || !regs || !local) return false;
   b.done = false;
   b.next_warp = 0;
   for (Barrier& bar : b.bars) bar = Barrier();
-  uint8_t* regs = mem.regs.get(L.regstack * L.nwarps);
-  uint8_t* local = mem.local.get(size_t(L.local_stride) * 32 * L.nwarps);
+  b.cluster_arrived = 0;
+  b.cluster_phase = 0;
+  b.cluster_waiters.clear();
   const FuncIR& kf = L.ir->funcs[L.kir->func];
   b.warps.resize(L.nwarps);
   b.live_warps = L.nwarps;
@@ -277,6 +308,7 @@ void init_block(Ctx& c, BlockState& b, uint64_t linear, BlockMem& mem, bool fres
   }
   b.tid_for = &la;
   (void)c;
+  return true;
 }
 
 void record_fault(Ctx& c) {
@@ -358,9 +390,9 @@ class GridTask final : public Task {
       if (L_.abort.load(std::memory_order_relaxed)) break;
       uint64_t b = next_.fetch_add(1, std::memory_order_relaxed);
       if (b >= L_.nblocks) break;
-      init_block(c, block, b, mem, fresh);
+      bool ok = init_block(c, block, b, mem, fresh);
       fresh = false;
-      if (!block.shared || !block.warps.front().regs || !block.warps.front().local) {
+      if (!ok) {
         std::lock_guard<std::mutex> lk(L_.mu);
         L_.outcome.fault = Fault::LaunchFailed;
         L_.outcome.detail = "out of host memory for a block";
@@ -400,8 +432,7 @@ class CoopPart final : public Task {
       mems.push_back(std::make_unique<BlockMem>());
       blocks.push_back(std::make_unique<BlockState>());
       Ctx ci = c;
-      init_block(ci, *blocks.back(), b, *mems.back(), true);
-      if (!blocks.back()->shared || !blocks.back()->warps.front().regs) {
+      if (!init_block(ci, *blocks.back(), b, *mems.back(), true)) {
         std::lock_guard<std::mutex> lk(L_.mu);
         L_.outcome.fault = Fault::LaunchFailed;
         L_.outcome.detail = "out of memory for resident blocks of a cooperative launch";

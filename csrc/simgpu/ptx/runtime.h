@@ -21,6 +21,14 @@ void simt_split(Ctx& c, const uint32_t* pcs, const uint32_t* masks, int n, uint3
 // other lanes, kSuspend when the warp has no live lane left.
 int simt_exit(Ctx& c, uint32_t lanes, uint32_t next_pc);
 
+// Forward progress for lanes that wait at a reconvergence point while the
+// running lanes spin (e.g. for a lock one of the waiting lanes holds, which
+// Volta's independent thread scheduling lets complete): the waiting lanes run
+// ahead and the spinning ones rejoin them at the enclosing reconvergence
+// point.  Called when a diverged warp uses up its time slice, in functions
+// without barriers, warp collectives or calls.
+void simt_run_waiting_lanes(Ctx& c);
+
 // Unwinds the innermost call frame without copying results.
 void leave_call(Ctx& c);
 

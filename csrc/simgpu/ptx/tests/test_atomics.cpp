@@ -92,5 +92,22 @@ TEST(Atomics, LastBlockReduction) {
   }
 }
 
+TEST(Atomics, ChainedScanLookBack) {
+  SIM_NEED_PTX(ptx, "atomics");
+  Device dev;
+  SIM_LOAD(mod, dev, ptx);
+  const int blocks = 64;
+  std::vector<int> in(blocks * 128);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = int(i % 13) - 4;
+  int* out = dev.alloc_n<int>(in.size());
+  unsigned* status = dev.alloc_n<unsigned>(2 * blocks);
+  SIM_EXPECT_OK(mod.launch("chained_scan", {blocks}, {128}, Args().add(static_cast<const int*>(dev.upload(in))).add(out).add(status)));
+  int acc = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    acc += in[i];
+    ASSERT_EQ(out[i], acc) << i;
+  }
+}
+
 }  // namespace
 }  // namespace simgpu::ptx::test

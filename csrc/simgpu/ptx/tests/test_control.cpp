@@ -1,5 +1,6 @@
 // Calls (direct, recursive, indirect, divergent), switch tables, exit inside
 // callees, warps waiting on each other, trap.
+#include <algorithm>
 #include <vector>
 
 #include "harness.h"
@@ -91,6 +92,21 @@ TEST(Control, WarpsWaitOnEachOther) {
   int* out = dev.alloc_n<int>(1);
   SIM_EXPECT_OK(mod.launch("producer_consumer", {1}, {64}, Args().add(out)));
   EXPECT_EQ(out[0], 4999 * 5000 / 2);
+}
+
+TEST(Control, IntraWarpSpinLock) {
+  SIM_NEED_PTX(ptx, "control");
+  Device dev;
+  SIM_LOAD(mod, dev, ptx);
+  const int blocks = 2, threads = 48, n = blocks * threads;
+  int* lock = dev.alloc_n<int>(1);
+  int* counter = dev.alloc_n<int>(1);
+  int* order = dev.alloc_n<int>(n);
+  SIM_EXPECT_OK(mod.launch("spin_lock", {blocks}, {threads}, Args().add(lock).add(counter).add(order)));
+  EXPECT_EQ(*counter, n);
+  std::vector<int> seen(order, order + n);
+  std::sort(seen.begin(), seen.end());
+  for (int i = 0; i < n; ++i) ASSERT_EQ(seen[i], i);  // every thread held the lock exactly once
 }
 
 TEST(Control, TrapFaults) {

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -59,14 +60,28 @@ TEST(Misc, RawMbarrier) {
   Device dev;
   SIM_LOAD(mod, dev, ptx);
   const int n = 64;
-  unsigned* out = dev.alloc_n<unsigned>(n * 4);
+  unsigned* out = dev.alloc_n<unsigned>(n * 5);
   SIM_EXPECT_OK(mod.launch("mbar", {1}, {n}, Args().add(out)));
+  std::vector<unsigned> pending;
   for (int t = 0; t < n; ++t) {
-    EXPECT_EQ(out[t * 4], 1u) << t;
-    EXPECT_EQ(out[t * 4 + 1], 1u) << t;
-    EXPECT_EQ(out[t * 4 + 2], 0u) << t;  // phase 2 waits for the transaction bytes
-    EXPECT_EQ(out[t * 4 + 3], 1u) << t;
+    EXPECT_EQ(out[t * 5], 1u) << t;
+    EXPECT_EQ(out[t * 5 + 1], 1u) << t;
+    EXPECT_EQ(out[t * 5 + 2], 0u) << t;  // phase 2 waits for the transaction bytes
+    EXPECT_EQ(out[t * 5 + 3], 1u) << t;
+    if (t) pending.push_back(out[t * 5 + 4]);
   }
+  // Phase 2 expects n-1 arrivals; each state records the count before it.
+  std::sort(pending.begin(), pending.end());
+  for (int k = 0; k < n - 1; ++k) EXPECT_EQ(pending[size_t(k)], unsigned(k + 1));
+}
+
+TEST(Misc, ClusterOfOneCta) {
+  SIM_NEED_PTX(ptx, "misc");
+  Device dev;
+  SIM_LOAD(mod, dev, ptx);
+  int* out = dev.alloc_n<int>(2 * 64);
+  SIM_EXPECT_OK(mod.launch("cluster_of_one", {2}, {64}, Args().add(out)));
+  for (int t = 0; t < 64; ++t) EXPECT_EQ(out[t], (63 - t) * 3 + 1000) << t;
 }
 
 TEST(Misc, DebugCompiledKernels) {

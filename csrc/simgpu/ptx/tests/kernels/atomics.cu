@@ -61,3 +61,37 @@ extern "C" __global__ void last_block_sum(const int* in, int* partial, int* tota
     blocks_done = 0;
   }
 }
+
+// Single-pass chained scan: each block publishes {flag, inclusive prefix} as
+// one 8-byte relaxed vector store; its successor spins on the pair (the
+// look-back protocol of CUB's device scan).  Blocks depend on blocks claimed
+// earlier, which every worker schedule must allow.
+extern "C" __global__ void chained_scan(const int* in, int* out, unsigned* status) {
+  __shared__ int s[128];
+  __shared__ int prefix;
+  int t = threadIdx.x, b = blockIdx.x;
+  s[t] = in[b * 128 + t];
+  __syncthreads();
+  for (int d = 1; d < 128; d <<= 1) {
+    int v = t >= d ? s[t - d] : 0;
+    __syncthreads();
+    s[t] += v;
+    __syncthreads();
+  }
+  if (t == 0) {
+    int p = 0;
+    if (b > 0) {
+      unsigned flag = 0, val = 0;
+      const unsigned* prev = status + 2 * (b - 1);
+      do {
+        asm volatile("ld.relaxed.gpu.global.v2.u32 {%0, %1}, [%2];" : "=r"(flag), "=r"(val) : "l"(prev));
+      } while (flag == 0);
+      p = int(val);
+    }
+    prefix = p;
+    unsigned total = unsigned(p + s[127]);
+    asm volatile("st.relaxed.gpu.global.v2.u32 [%0], {%1, %2};" ::"l"(status + 2 * b), "r"(1u), "r"(total));
+  }
+  __syncthreads();
+  out[b * 128 + t] = s[t] + prefix;
+}

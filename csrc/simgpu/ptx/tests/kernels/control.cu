@@ -117,3 +117,15 @@ extern "C" __global__ void trapper(int* out, int when) {
   if (threadIdx.x == when) __trap();
   out[threadIdx.x] = 1;
 }
+
+// A global spin lock taken by every thread: lanes of one warp contend with
+// each other, which needs the lock holder to run while its siblings spin.
+extern "C" __global__ void spin_lock(int* lock, volatile int* counter, int* order) {
+  while (atomicCAS(lock, 0, 1) != 0) {
+  }
+  int v = *counter;
+  order[blockIdx.x * blockDim.x + threadIdx.x] = v;
+  *counter = v + 1;
+  __threadfence();
+  atomicExch(lock, 0);
+}

@@ -1,5 +1,7 @@
 // Special registers, big blocks, mbarrier through raw PTX.
+#include <cooperative_groups.h>
 #include <cstdint>
+namespace cg = cooperative_groups;
 
 extern "C" __global__ void sregs(unsigned* out, unsigned long long* clocks) {
   int t = threadIdx.x + blockDim.x * blockIdx.x;
@@ -54,13 +56,13 @@ extern "C" __global__ void mbar(unsigned* out) {
   asm volatile("mbarrier.arrive.shared.b64 %0, [%1];" : "=l"(state) : "r"(addr));
   unsigned done = 0;
   while (!done) asm volatile("{ .reg .pred p; mbarrier.try_wait.shared.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(addr), "l"(state));
-  out[t * 4] = done;
+  out[t * 5] = done;
   // Phase 1: thread 0 leaves the barrier for good, the others arrive.
   if (t == 0) asm volatile("mbarrier.arrive_drop.shared.b64 _, [%0];" ::"r"(addr));
   else asm volatile("mbarrier.arrive.shared.b64 _, [%0];" ::"r"(addr));
   done = 0;
   while (!done) asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared.b64 p, [%1], 1; selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(addr));
-  out[t * 4 + 1] = done;
+  out[t * 5 + 1] = done;
   __syncthreads();
   // Phase 2: expected count is now n - 1; add a transaction count.
   if (t == 1) asm volatile("mbarrier.expect_tx.shared.b64 [%0], 64;" ::"r"(addr));
@@ -76,8 +78,20 @@ extern "C" __global__ void mbar(unsigned* out) {
   __syncthreads();
   unsigned after;
   asm volatile("{ .reg .pred p; mbarrier.test_wait.parity.shared.b64 p, [%1], 0; selp.u32 %0, 1, 0, p; }" : "=r"(after) : "r"(addr));
-  out[t * 4 + 2] = before;
-  out[t * 4 + 3] = after;
+  out[t * 5 + 2] = before;
+  out[t * 5 + 3] = after;
+  out[t * 5 + 4] = pending;
   asm volatile("fence.proxy.async.shared::cta;");
   asm volatile("fence.mbarrier_init.release.cluster;");
+}
+
+// Thread-block-cluster code launched without clusters: a cluster of one CTA.
+extern "C" __global__ void cluster_of_one(int* out) {
+  __shared__ int s[64];
+  auto cl = cg::this_cluster();
+  s[threadIdx.x] = threadIdx.x * 3;
+  cl.sync();
+  int* mine = cl.map_shared_rank(s, 0);
+  out[threadIdx.x] = mine[63 - threadIdx.x] + 100 * int(cl.block_rank()) + 1000 * int(cl.num_blocks());
+  cl.sync();
 }
