@@ -1,6 +1,9 @@
 """Kernel faults are sticky: after an illegal address (or misaligned access,
 trap, failed assert) every later call on the context returns the error, as
 on a GPU, until the context is reset; other contexts are unaffected."""
+import ctypes
+import threading
+
 import numpy as np
 from cuda.bindings import driver as cu
 
@@ -102,8 +105,15 @@ kk = setup()
 obuf = check(cu.cuMemAlloc(4 * 32))
 check(cu.cuCtxPopCurrent())  # back to the primary context
 s = check(cu.cuStreamCreate(0))
+# Hold the stream so both launches are queued before the first one faults
+# (a launch made after the fault would itself return the sticky error).
+gate = threading.Event()
+HOSTFN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+wait_gate = HOSTFN(lambda _: gate.wait())
+check(cu.cuLaunchHostFunc(s, ctypes.cast(wait_gate, ctypes.c_void_p).value, 0))
 check(launch(k["poke"], u64(0x100), i32(1), stream=s))
 check(launch(k["fill"], u64(int(out)), i32(3), threads=32, stream=s))
+gate.set()
 expect(E.CUDA_ERROR_ILLEGAL_ADDRESS, cu.cuStreamSynchronize(s), "stream sync reports the fault")
 check(cu.cuCtxPushCurrent(other))
 check(launch(kk["fill"], u64(int(obuf)), i32(4), threads=32))
