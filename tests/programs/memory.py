@@ -197,6 +197,22 @@ attrs = [P.CU_POINTER_ATTRIBUTE_MEMORY_TYPE, P.CU_POINTER_ATTRIBUTE_IS_MANAGED, 
 vals = check(cu.cuPointerGetAttributes(len(attrs), attrs, a.ctypes.data))
 require(vals[0] == 0 and vals[1] is False, f"plural form answers for pageable memory: {vals}")
 
+# --- batched copies -----------------------------------------------------------------------------
+bs = check(cu.cuStreamCreate(cu.CUstream_flags.CU_STREAM_NON_BLOCKING))
+parts = [np.full(256, k, np.uint32) for k in range(4)]
+dst = check(cu.cuMemAlloc(4 * 256 * 4))
+attr = cu.CUmemcpyAttributes()
+attr.srcAccessOrder = cu.CUmemcpySrcAccessOrder.CU_MEMCPY_SRC_ACCESS_ORDER_STREAM
+check(cu.cuMemcpyBatchAsync([cu.CUdeviceptr(int(dst) + 1024 * k) for k in range(4)],
+                            [cu.CUdeviceptr(p.ctypes.data) for p in parts],
+                            [1024] * 4, 4, [attr], [0], 1, bs))
+gathered = np.empty(1024, np.uint32)
+check(cu.cuMemcpyDtoHAsync(gathered, dst, gathered.nbytes, bs))
+require(np.array_equal(gathered, np.repeat(np.arange(4, dtype=np.uint32), 256)), "cuMemcpyBatchAsync")
+expect(E.CUDA_ERROR_INVALID_VALUE,
+       cu.cuMemcpyBatchAsync([dst], [cu.CUdeviceptr(parts[0].ctypes.data)], [1024], 1, [attr], [0], 1, 0),
+       "batches are not for the legacy stream")
+
 check(cu.cuMemsetD32(d_b, 0, n))
 check(cu.cuCtxSynchronize())
 result(copy=digest(a, out, back), pitch=int(pitch))
