@@ -43,6 +43,10 @@ class Connection {
   // Sends an OpenChannel message and waits for the answer (under a lock: the
   // socket is shared by every thread).
   CUresult open_channel(uint32_t index);
+  // Hands the proxy a memfd holding the app's pages [addr, addr + bytes), to
+  // map at the same address (ShareHost), or asks it to unmap them again.
+  CUresult share_host(uint64_t addr, uint64_t bytes, int fd);
+  CUresult unshare_host(uint64_t addr, uint64_t bytes);
 
  private:
   Connection() = default;
