@@ -66,7 +66,7 @@ test-python: build
 test: test-native test-python
 
 demo: build
-	$(VENV)/bin/singularity sim -- $(VPY) examples/train.py
+	cd /tmp && $(abspath $(VPY)) $(abspath examples/demo.py)
 
 bench: build
 	$(VPY) benchmarks/ptx_interpreter.py

@@ -35,6 +35,7 @@ PROGRAMS = [
     ("cooperative.py", 1, {}),
     ("peer_kernel.py", 2, {}),
     ("threads_kernels.py", 1, {}),
+    ("exit_with_work_queued.py", 1, {}),
 ]
 
 
@@ -86,3 +87,15 @@ def test_name_and_memory_configuration():
                                                       "SINGULARITY_SIM_MEMORY": "512M"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"Test GPU (simulated) {512 << 20}"
+
+
+@pytest.mark.parametrize("source", ["errors.c", "vecadd.c"])
+def test_c_program(cc, source):
+    from helpers import PROGRAMS
+
+    exe = cc(PROGRAMS / source)
+    r = run_on_sim([str(exe)], timeout=120)
+    if r.returncode == SKIP:
+        pytest.skip(r.stdout.strip())
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+    assert r.stdout.strip().splitlines()[-1].startswith("RESULT ")

@@ -106,6 +106,7 @@ struct Pool {
   uint64_t retained = 0;
   int reuse_follow_event = 1, reuse_opportunistic = 1, reuse_internal = 1;
   bool is_default = false;
+  std::map<int, CUmemAccess_flags> access;  // other devices' access (cuMemPoolSetAccess)
 };
 
 // Clients connected to this proxy process right now.

@@ -129,9 +129,10 @@ CUresult copy(Call& c) {
   }
 }
 
-// A filled H2D stage slot.  Its copy must finish before the slot is handed
-// back, so async copies wait for their stream here: CUDA, too, completes a
-// pageable "async" copy before returning.
+// A filled H2D stage slot.  To the backend the slot is pageable memory, so
+// even an async copy from it has taken its data when the call returns (a
+// driver stages pageable sources at once, which is also what CUDA promises
+// the app): the slot can be handed back without waiting for the stream.
 CUresult stage_h2d(Call& c) {
   const uint8_t* p = c.in.take(sizeof(wire::StageChunk));
   if (!p) return CUDA_ERROR_INVALID_VALUE;
@@ -149,7 +150,6 @@ CUresult stage_h2d(Call& c) {
       r = CUDA_ERROR_NOT_SUPPORTED;
     } else if (t_stage_error == CUDA_SUCCESS) {
       r = uva_copy(chunk.op, chunk.dst, reinterpret_cast<uint64_t>(ch->stage[chunk.slot]), chunk.bytes, stream);
-      if (r == CUDA_SUCCESS && is_async(chunk.op)) r = stream_sync(chunk.op, stream);
     }
   }
   if (r != CUDA_SUCCESS && t_stage_error == CUDA_SUCCESS) t_stage_error = r;

@@ -34,7 +34,9 @@ CUresult cuMemGetInfo_v2(Call& c) {
   if (r != CUDA_SUCCESS) return r;
   if ((r = BACKEND(cuMemGetInfo_v2)(free_bytes.pass(), total.pass())) != CUDA_SUCCESS) return r;
   // Free memory as the app would see it without the proxy's sub-allocation.
-  if (free_bytes.present) free_bytes.local = std::min<uint64_t>(free_bytes.local + c.client.heap.slack(), total.local);
+  CUdevice dev;
+  if (free_bytes.present && current_device(&dev) == CUDA_SUCCESS)
+    free_bytes.local = std::min<uint64_t>(free_bytes.local + c.client.heap.slack(dev), total.local);
   encode_all(c, free_bytes, total);
   return CUDA_SUCCESS;
 }

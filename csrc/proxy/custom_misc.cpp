@@ -89,6 +89,30 @@ CUresult cuCtxDestroy_v2(Call& c) {
   return CUDA_SUCCESS;
 }
 
+namespace {
+// Peer access to cuMemAlloc memory: the heap's mappings of the peer's device
+// are opened to the current device (they are VMM mappings, whose access
+// lists context peer access does not change).
+CUresult peer_access(Call& c, bool enable) {
+  Arg<CUcontext> peer;
+  Arg<unsigned int> flags;
+  CUresult r = enable ? decode_all(c, peer, flags) : decode_all(c, peer);
+  if (r != CUDA_SUCCESS) return r;
+  r = enable ? BACKEND(cuCtxEnablePeerAccess)(peer.real, flags.v) : BACKEND(cuCtxDisablePeerAccess)(peer.real);
+  if (r != CUDA_SUCCESS) return r;
+  CUdevice me, owner;
+  if ((r = current_device(&me)) != CUDA_SUCCESS) return r;
+  if ((r = BACKEND(cuCtxPushCurrent_v2)(peer.real)) != CUDA_SUCCESS) return r;
+  r = current_device(&owner);
+  BACKEND(cuCtxPopCurrent_v2)(nullptr);
+  if (r != CUDA_SUCCESS) return r;
+  return c.client.heap.set_peer_access(owner, me, enable);
+}
+}  // namespace
+
+CUresult cuCtxEnablePeerAccess(Call& c) { return peer_access(c, true); }
+CUresult cuCtxDisablePeerAccess(Call& c) { return peer_access(c, false); }
+
 // The primary context is shared by every client of this proxy.  The only
 // client of a proxy gets the real reset (flags cleared, a new incarnation);
 // in a shared proxy, resetting it for one app releases that app's objects and

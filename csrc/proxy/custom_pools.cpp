@@ -58,7 +58,7 @@ CUresult pool_alloc(Call& c, uint64_t pool_vid, uint64_t bytes, uint64_t* out) {
       return CUDA_SUCCESS;
     }
   }
-  CUresult r = c.client.heap.alloc(bytes, pool->props.location.id, current_context(c.client), out);
+  CUresult r = c.client.heap.alloc(bytes, pool->props.location.id, current_context(c.client), out, pool_vid);
   if (r != CUDA_SUCCESS) return r;
   std::lock_guard<std::mutex> lock(c.client.mu);
   c.client.pool_of_alloc[*out] = pool_vid;
@@ -186,6 +186,9 @@ CUresult cuMemPoolCreate(Call& c) {
   if (r != CUDA_SUCCESS) return r;
   if (!out.present || !props.present) return CUDA_ERROR_INVALID_VALUE;
   const CUmemPoolProps& p = props.local;
+  if (p.location.type == CU_MEM_LOCATION_TYPE_HOST || p.location.type == CU_MEM_LOCATION_TYPE_HOST_NUMA ||
+      p.location.type == CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT)
+    return CUDA_ERROR_NOT_SUPPORTED;  // as the simulated device: no host pools
   int count = 0;
   BACKEND(cuDeviceGetCount)(&count);
   if (p.allocType != CU_MEM_ALLOCATION_TYPE_PINNED || p.location.type != CU_MEM_LOCATION_TYPE_DEVICE ||
@@ -234,6 +237,56 @@ CUresult cuMemPoolTrimTo(Call& c) {
   }
   for (uint64_t p : release) c.client.heap.free(p);
   return CUDA_SUCCESS;
+}
+
+CUresult cuMemPoolGetAccess(Call& c) {
+  Arg<CUmemAccess_flags*> flags;
+  uint64_t pool = 0;
+  Arg<CUmemLocation*> loc;
+  CUresult r = flags.decode(c);
+  pool = c.in.get<uint64_t>();
+  if (r == CUDA_SUCCESS) r = loc.decode(c);
+  if (!c.in.ok() || !c.in.at_end() || !flags.present || !loc.present) return CUDA_ERROR_INVALID_VALUE;
+  std::lock_guard<std::mutex> lock(c.client.mu);
+  auto it = c.client.pools.find(pool);
+  if (it == c.client.pools.end() || loc.local.type != CU_MEM_LOCATION_TYPE_DEVICE) return CUDA_ERROR_INVALID_VALUE;
+  const Pool& p = it->second;
+  if (loc.local.id == p.props.location.id) {
+    flags.local = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;  // the owner always has access
+  } else {
+    auto a = p.access.find(loc.local.id);
+    flags.local = a == p.access.end() ? CU_MEM_ACCESS_FLAGS_PROT_NONE : a->second;
+  }
+  encode_all(c, flags, loc);
+  return CUDA_SUCCESS;
+}
+
+// {u64 pool, u64 count, count x CUmemAccessDesc}
+CUresult cuMemPoolSetAccess(Call& c) {
+  uint64_t pool = c.in.get<uint64_t>(), count = c.in.get<uint64_t>();
+  if (!c.in.ok() || count == 0 || count > 64) return CUDA_ERROR_INVALID_VALUE;
+  std::vector<CUmemAccessDesc> desc(count);
+  for (auto& d : desc) {
+    const uint8_t* p = c.in.take(sizeof(CUmemAccessDesc));
+    if (!p) return CUDA_ERROR_INVALID_VALUE;
+    std::memcpy(&d, p, sizeof(d));
+  }
+  int devices = 0;
+  BACKEND(cuDeviceGetCount)(&devices);
+  std::lock_guard<std::mutex> lock(c.client.mu);
+  auto it = c.client.pools.find(pool);
+  if (it == c.client.pools.end()) return CUDA_ERROR_INVALID_VALUE;
+  for (auto& d : desc) {
+    if (d.location.type != CU_MEM_LOCATION_TYPE_DEVICE || d.location.id < 0 || d.location.id >= devices ||
+        d.flags > CU_MEM_ACCESS_FLAGS_PROT_READWRITE)
+      return CUDA_ERROR_INVALID_VALUE;
+  }
+  for (auto& d : desc)
+    if (d.location.id != it->second.props.location.id) it->second.access[d.location.id] = d.flags;
+  std::vector<int> accessors;
+  for (auto& [dev, f] : it->second.access)
+    if (f != CU_MEM_ACCESS_FLAGS_PROT_NONE) accessors.push_back(dev);
+  return c.client.heap.set_pool_access(pool, it->second.props.location.id, accessors);
 }
 
 template <uint16_t Op>

@@ -75,7 +75,8 @@ void DeviceHeap::give_va(uint64_t va, uint64_t bytes) {
   free_va_[va] = bytes;
 }
 
-CUresult DeviceHeap::map_new(uint64_t bytes, CUdevice device, uint64_t* va, CUmemGenericAllocationHandle* handle) {
+CUresult DeviceHeap::map_new(uint64_t bytes, CUdevice device, uint64_t pool, uint64_t* va,
+                             CUmemGenericAllocationHandle* handle) {
   uint64_t g = granularity(device);
   uint64_t mapped = round_up(bytes, g);
   if (!take_va(mapped, g, va)) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -90,10 +91,7 @@ CUresult DeviceHeap::map_new(uint64_t bytes, CUdevice device, uint64_t* va, CUme
   }
   r = BACKEND(cuMemMap)(*va, mapped, 0, *handle, 0);
   if (r == CUDA_SUCCESS) {
-    CUmemAccessDesc access{};
-    access.location = prop.location;
-    access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-    r = BACKEND(cuMemSetAccess)(*va, mapped, &access, 1);
+    r = grant(*va, mapped, device, pool);
     if (r != CUDA_SUCCESS) BACKEND(cuMemUnmap)(*va, mapped);
   }
   if (r != CUDA_SUCCESS) {
@@ -103,21 +101,60 @@ CUresult DeviceHeap::map_new(uint64_t bytes, CUdevice device, uint64_t* va, CUme
   return r;
 }
 
+// Read-write access for the owning device and every peer granted access.
+CUresult DeviceHeap::grant(uint64_t va, uint64_t bytes, CUdevice owner, uint64_t pool) {
+  std::vector<CUmemAccessDesc> access;
+  CUmemAccessDesc d{};
+  d.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  d.location.id = owner;
+  d.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+  access.push_back(d);
+  for (int peer : access_[{pool, owner}]) {
+    d.location.id = peer;
+    access.push_back(d);
+  }
+  return BACKEND(cuMemSetAccess)(va, bytes, access.data(), access.size());
+}
+
+CUresult DeviceHeap::regrant(uint64_t pool, CUdevice owner) {
+  CUresult r = CUDA_SUCCESS;
+  for (auto& [va, a] : allocs_)
+    if (!a.slab && a.device == owner && a.pool == pool && r == CUDA_SUCCESS) r = grant(va, a.mapped, owner, pool);
+  for (auto& [va, s] : slabs_)
+    if (s.device == owner && s.pool == pool && r == CUDA_SUCCESS) r = grant(va, kSlabBytes, owner, pool);
+  return r;
+}
+
+CUresult DeviceHeap::set_peer_access(CUdevice owner, CUdevice accessor, bool enable) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& peers = access_[{0, owner}];
+  auto it = std::find(peers.begin(), peers.end(), accessor);
+  if (enable && it == peers.end()) peers.push_back(accessor);
+  if (!enable && it != peers.end()) peers.erase(it);
+  return regrant(0, owner);
+}
+
+CUresult DeviceHeap::set_pool_access(uint64_t pool, CUdevice owner, const std::vector<int>& accessors) {
+  std::lock_guard<std::mutex> lock(mu_);
+  access_[{pool, owner}] = accessors;
+  return regrant(pool, owner);
+}
+
 void DeviceHeap::unmap(uint64_t va, uint64_t bytes, CUmemGenericAllocationHandle handle) {
   BACKEND(cuMemUnmap)(va, bytes);
   BACKEND(cuMemRelease)(handle);
   give_va(va, bytes);
 }
 
-CUresult DeviceHeap::alloc(uint64_t bytes, CUdevice device, uint64_t context, uint64_t* out) {
+CUresult DeviceHeap::alloc(uint64_t bytes, CUdevice device, uint64_t context, uint64_t* out, uint64_t pool) {
   if (bytes == 0) return CUDA_ERROR_INVALID_VALUE;
   std::lock_guard<std::mutex> lock(mu_);
   if (bytes > kLargest) {
     uint64_t va;
     CUmemGenericAllocationHandle h;
-    CUresult r = map_new(bytes, device, &va, &h);
+    CUresult r = map_new(bytes, device, pool, &va, &h);
     if (r != CUDA_SUCCESS) return r;
-    allocs_[va] = Alloc{bytes, 0, h, round_up(bytes, granularity(device)), device, context};
+    allocs_[va] = Alloc{bytes, 0, h, round_up(bytes, granularity(device)), device, context, pool};
     *out = va;
     return CUDA_SUCCESS;
   }
@@ -126,7 +163,7 @@ CUresult DeviceHeap::alloc(uint64_t bytes, CUdevice device, uint64_t context, ui
   Slab* slab = nullptr;
   for (uint64_t sva : partial) {
     Slab& s = slabs_[sva];
-    if (s.device == device) {
+    if (s.device == device && s.pool == pool) {
       slab = &s;
       break;
     }
@@ -134,9 +171,10 @@ CUresult DeviceHeap::alloc(uint64_t bytes, CUdevice device, uint64_t context, ui
   if (!slab) {
     uint64_t va;
     CUmemGenericAllocationHandle h;
-    CUresult r = map_new(kSlabBytes, device, &va, &h);
+    CUresult r = map_new(kSlabBytes, device, pool, &va, &h);
     if (r != CUDA_SUCCESS) return r;
     Slab s;
+    s.pool = pool;
     s.va = va;
     s.block = block;
     s.device = device;
@@ -156,7 +194,7 @@ CUresult DeviceHeap::alloc(uint64_t bytes, CUdevice device, uint64_t context, ui
     slab->used++;
     if (slab->used == nblocks) partial.erase(std::find(partial.begin(), partial.end(), slab->va));
     uint64_t va = slab->va + index * block;
-    allocs_[va] = Alloc{bytes, slab->va, 0, 0, device, context};
+    allocs_[va] = Alloc{bytes, slab->va, 0, 0, device, context, pool};
     *out = va;
     return CUDA_SUCCESS;
   }
@@ -288,10 +326,13 @@ void DeviceHeap::release_all() {
   partial_.clear();
 }
 
-uint64_t DeviceHeap::slack() const {
+uint64_t DeviceHeap::slack(CUdevice device) const {
   std::lock_guard<std::mutex> lock(mu_);
-  uint64_t mapped = slabs_.size() * kSlabBytes, held = 0;
+  uint64_t mapped = 0, held = 0;
+  for (auto& [va, s] : slabs_)
+    if (s.device == device) mapped += kSlabBytes;
   for (auto& [va, a] : allocs_) {
+    if (a.device != device) continue;
     if (!a.slab) mapped += a.mapped;
     held += a.bytes >= kSlabBytes ? round_up(a.bytes, kSlabBytes) : round_up(a.bytes, kMinBlock);
   }

@@ -23,8 +23,10 @@ class DeviceHeap {
   // Stream-ordinary cuMemAlloc: an address inside the range, mapped and
   // accessible from `device`.
   // `context` (the app's id of the current context) owns the allocation:
-  // destroying that context frees it, as on a GPU.
-  CUresult alloc(uint64_t bytes, CUdevice device, uint64_t context, uint64_t* out);
+  // destroying that context frees it, as on a GPU.  `pool` (0: cuMemAlloc
+  // memory) decides who else may access it: memory of different pools never
+  // shares a mapping, since access is granted per mapping.
+  CUresult alloc(uint64_t bytes, CUdevice device, uint64_t context, uint64_t* out, uint64_t pool = 0);
   // Only the exact base of a live allocation; anything else is INVALID_VALUE.
   CUresult free(uint64_t ptr);
   // The allocation containing ptr (cuMemGetAddressRange semantics).
@@ -56,10 +58,15 @@ class DeviceHeap {
   void release_all();
 
   uint64_t live_bytes() const;
+  // cuCtxEnablePeerAccess: cuMemAlloc memory of `owner` becomes accessible
+  // from `accessor` (every mapping now and later).
+  CUresult set_peer_access(CUdevice owner, CUdevice accessor, bool enable);
+  // cuMemPoolSetAccess: the devices besides `owner` that may access the pool.
+  CUresult set_pool_access(uint64_t pool, CUdevice owner, const std::vector<int>& accessors);
   // Device memory mapped beyond what the allocations would hold on their own
   // (each rounded as a driver rounds cuMemAlloc: 512 B, or 2 MiB from 2 MiB
   // up): slack of the slabs and granules, hidden from cuMemGetInfo.
-  uint64_t slack() const;
+  uint64_t slack(CUdevice device) const;
 
  private:
   struct Slab {
@@ -69,6 +76,7 @@ class DeviceHeap {
     std::vector<uint64_t> free_bitmap;
     CUdevice device = 0;
     CUmemGenericAllocationHandle handle = 0;
+    uint64_t pool = 0;
   };
   struct Alloc {
     uint64_t bytes;          // as requested
@@ -77,10 +85,13 @@ class DeviceHeap {
     uint64_t mapped;         // dedicated mapping: its size
     CUdevice device;
     uint64_t context;
+    uint64_t pool;
   };
 
   CUresult free_locked(uint64_t ptr);
-  CUresult map_new(uint64_t bytes, CUdevice device, uint64_t* va, CUmemGenericAllocationHandle* handle);
+  CUresult grant(uint64_t va, uint64_t bytes, CUdevice owner, uint64_t pool);
+  CUresult regrant(uint64_t pool, CUdevice owner);
+  CUresult map_new(uint64_t bytes, CUdevice device, uint64_t pool, uint64_t* va, CUmemGenericAllocationHandle* handle);
   void unmap(uint64_t va, uint64_t bytes, CUmemGenericAllocationHandle handle);
   bool take_va(uint64_t bytes, uint64_t alignment, uint64_t* out);
   void give_va(uint64_t va, uint64_t bytes);
@@ -94,6 +105,7 @@ class DeviceHeap {
   std::map<uint32_t, std::vector<uint64_t>> partial_;  // class -> slabs with room
   std::map<uint64_t, uint64_t> app_va_;         // app reservations: start -> length
   std::map<int, uint64_t> granularity_;
+  std::map<std::pair<uint64_t, int>, std::vector<int>> access_;  // (pool, owner) -> other devices
 };
 
 }  // namespace sing::proxy

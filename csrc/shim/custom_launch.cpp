@@ -21,6 +21,7 @@
 #include "wire/payloads.h"
 
 namespace sing::shim {
+thread_local bool t_in_host_function = false;
 
 // Packs kernelParams (or the `extra` buffer) with the function's layout and
 // checks what a driver checks at launch time.  Returns the error the real
@@ -89,11 +90,17 @@ CUresult send_launch(uint16_t op, CUfunction f, const unsigned grid[3], const un
   req.stream = reinterpret_cast<uint64_t>(stream);
   req.num_attrs = num_attrs;
   req.has_params = has_params;
-  return async_call(op, [&](Writer& w) {
+  auto fill = [&](Writer& w) {
     w.put(req);
     for (unsigned i = 0; i < num_attrs; ++i) w.put(attrs[i]);
     if (has_params) w.put(buf.data(), uint32_t(buf.size()));
-  });
+  };
+  // Whether a cooperative grid fits the device is the driver's to say, at
+  // the call: those launches wait for the answer; the rest are fire-and-forget.
+  bool cooperative = op == kOp_cuLaunchCooperativeKernel || op == kOp_cuLaunchCooperativeKernel_ptsz;
+  for (unsigned i = 0; i < num_attrs; ++i)
+    cooperative |= attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE && attrs[i].value.cooperative;
+  return cooperative ? sync_call(op, fill).result : async_call(op, fill);
 }
 
 template <uint16_t Op>
@@ -185,12 +192,14 @@ class Callbacks {
   }
 
   static void run(CallbackSlot* slot) {
+    t_in_host_function = true;
     if (slot->kind == kStreamCallback) {
       reinterpret_cast<CUstreamCallback>(slot->fn)(reinterpret_cast<CUstream>(slot->stream), CUresult(slot->status),
                                                   reinterpret_cast<void*>(slot->user_data));
     } else {
       reinterpret_cast<CUhostFn>(slot->fn)(reinterpret_cast<void*>(slot->user_data));
     }
+    t_in_host_function = false;
     slot->state.store(kSlotDone, std::memory_order_release);
     futex_wake_all(&slot->state);
   }

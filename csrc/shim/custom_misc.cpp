@@ -181,6 +181,15 @@ CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc* des
          }).result;
 }
 
+CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc* map, size_t count) {
+  if (!map || count == 0 || count > 64) return CUDA_ERROR_INVALID_VALUE;
+  return sync_call(kOp_cuMemPoolSetAccess, [&](Writer& w) {
+           w.put<uint64_t>(reinterpret_cast<uint64_t>(pool));
+           w.put<uint64_t>(count);
+           for (size_t i = 0; i < count; ++i) w.put(map[i]);
+         }).result;
+}
+
 CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle* handle, void* addr) {
   if (!handle) return CUDA_ERROR_INVALID_VALUE;
   Answer a = sync_call(kOp_cuMemRetainAllocationHandle,

@@ -4,6 +4,7 @@
 // driver_api.def.
 #pragma once
 #include <cstring>
+#include <tuple>
 
 #include "connection.h"
 #include "handles.h"
@@ -63,8 +64,16 @@ inline constexpr bool allowed_before_init(uint16_t op) {
   return op == wire::kOp_cuDriverGetVersion || op == wire::kOp_cuInit;
 }
 
+// Set on the threads that run the app's host functions: CUDA refuses calls
+// made from inside one.
+extern thread_local bool t_in_host_function;
+
 // The channel for this call, or why there is none.
 inline Channel* call_channel(uint16_t op, CUresult* error) {
+  if (t_in_host_function) {
+    *error = CUDA_ERROR_NOT_PERMITTED;
+    return nullptr;
+  }
   if (!allowed_before_init(op) && !g_initialized.load(std::memory_order_acquire)) {
     *error = CUDA_ERROR_NOT_INITIALIZED;
     return nullptr;
@@ -76,6 +85,50 @@ inline Channel* call_channel(uint16_t op, CUresult* error) {
   }
   return conn->channel(error);
 }
+
+// Argument checks a driver makes synchronously in calls that are
+// fire-and-forget here (their errors must not arrive late).
+template <uint16_t Op>
+struct AsyncCheck {
+  template <class... A>
+  static CUresult check(A...) {
+    return CUDA_SUCCESS;
+  }
+};
+// Flags of stream waits and event records: 0 or the EXTERNAL bit.
+#define SHIM_FLAGS_CHECK(op, index, allowed)                                        \
+  template <>                                                                       \
+  struct AsyncCheck<wire::kOp_##op> {                                               \
+    template <class... A>                                                           \
+    static CUresult check(A... a) {                                                 \
+      auto flags = std::get<index>(std::make_tuple(a...));                          \
+      return (flags & ~(allowed)) ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;         \
+    }                                                                               \
+  };
+SHIM_FLAGS_CHECK(cuStreamWaitEvent, 2, unsigned(CU_EVENT_WAIT_EXTERNAL))
+SHIM_FLAGS_CHECK(cuStreamWaitEvent_ptsz, 2, unsigned(CU_EVENT_WAIT_EXTERNAL))
+SHIM_FLAGS_CHECK(cuEventRecordWithFlags, 2, unsigned(CU_EVENT_RECORD_EXTERNAL))
+SHIM_FLAGS_CHECK(cuEventRecordWithFlags_ptsz, 2, unsigned(CU_EVENT_RECORD_EXTERNAL))
+#undef SHIM_FLAGS_CHECK
+// Stream memory operations need a naturally aligned address.
+#define SHIM_ALIGN_CHECK(op, align)                                                 \
+  template <>                                                                       \
+  struct AsyncCheck<wire::kOp_##op> {                                               \
+    template <class... A>                                                           \
+    static CUresult check(A... a) {                                                 \
+      auto addr = std::get<1>(std::make_tuple(a...));                               \
+      return (addr % (align)) ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;            \
+    }                                                                               \
+  };
+SHIM_ALIGN_CHECK(cuStreamWriteValue32_v2, 4)
+SHIM_ALIGN_CHECK(cuStreamWriteValue32_v2_ptsz, 4)
+SHIM_ALIGN_CHECK(cuStreamWaitValue32_v2, 4)
+SHIM_ALIGN_CHECK(cuStreamWaitValue32_v2_ptsz, 4)
+SHIM_ALIGN_CHECK(cuStreamWriteValue64_v2, 8)
+SHIM_ALIGN_CHECK(cuStreamWriteValue64_v2_ptsz, 8)
+SHIM_ALIGN_CHECK(cuStreamWaitValue64_v2, 8)
+SHIM_ALIGN_CHECK(cuStreamWaitValue64_v2_ptsz, 8)
+#undef SHIM_ALIGN_CHECK
 
 template <uint16_t Op, class Sig>
 struct Forward;
@@ -112,6 +165,7 @@ struct Forward<Op, CUresult(A...)> {
     // A handle the app never had is refused now, as the driver would.
     CUresult bad = CUDA_SUCCESS;
     ((bad == CUDA_SUCCESS ? (bad = check_arg(a)) : bad), ...);
+    if (bad == CUDA_SUCCESS) bad = AsyncCheck<Op>::check(a...);
     if (bad != CUDA_SUCCESS) return bad;
     wire::Writer sizer;
     (encode_arg(sizer, a), ...);

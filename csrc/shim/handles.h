@@ -19,7 +19,11 @@ bool handle_valid(wire::HandleKind kind, uint64_t id);
 template <class T>
 inline CUresult check_handle(T h) {
   auto v = reinterpret_cast<uint64_t>(h);
-  if (v == 0) return CUDA_SUCCESS;
+  // Null means "the default" for streams and contexts; for these it is
+  // simply not an object.
+  constexpr bool null_is_bad = std::is_same_v<T, CUevent> || std::is_same_v<T, CUgraphExec> ||
+                               std::is_same_v<T, CUfunction>;
+  if (v == 0) return null_is_bad ? wire::bad_handle_error(wire::HandleTraits<T>::kind) : CUDA_SUCCESS;
   if constexpr (std::is_same_v<T, CUstream>) {
     if (v == 1 || v == 2) return CUDA_SUCCESS;
   }

@@ -65,6 +65,19 @@ check(cu.cuStreamSynchronize(s))
 check(cu.cuMemcpyDtoH(y, dy, y.nbytes))
 want = (2 * x.astype(np.float64) + 1) + (3 * x.astype(np.float64) - 1)
 require(np.allclose(y, want, atol=1e-5), "kernel graph")
+A = cu.CUkernelNodeAttrID
+coop = check(cu.cuGraphKernelNodeGetAttribute(n1, A.CU_LAUNCH_ATTRIBUTE_COOPERATIVE))
+require(coop.cooperative == 0, "not cooperative by default")
+v = cu.CUkernelNodeAttrValue()
+v.cooperative = 1
+check(cu.cuGraphKernelNodeSetAttribute(n1, A.CU_LAUNCH_ATTRIBUTE_COOPERATIVE, v))
+require(check(cu.cuGraphKernelNodeGetAttribute(n1, A.CU_LAUNCH_ATTRIBUTE_COOPERATIVE)).cooperative == 1, "set")
+check(cu.cuGraphKernelNodeCopyAttributes(n2, n1))
+require(check(cu.cuGraphKernelNodeGetAttribute(n2, A.CU_LAUNCH_ATTRIBUTE_COOPERATIVE)).cooperative == 1, "copied")
+v2 = cu.CUkernelNodeAttrValue()
+v2.clusterDim.x, v2.clusterDim.y, v2.clusterDim.z = 2, 1, 1
+err = cu.cuGraphKernelNodeSetAttribute(n1, A.CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION, v2)[0]
+require(err == cu.CUresult.CUDA_ERROR_NOT_SUPPORTED, f"clusters: {err}")
 got = check(cu.cuGraphKernelNodeGetParams(n1))
 require(int(got.func) == int(axpb) and got.gridDimX == n // 256, "kernel node parameters read back")
 

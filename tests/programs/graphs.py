@@ -200,6 +200,7 @@ log.clear()
 xc = check(cu.cuGraphInstantiate(captured, 0))
 check(cu.cuMemsetD32(d_a, 0, N))
 check(cu.cuMemsetD32(d_b, 0, N))
+check(cu.cuCtxSynchronize())  # s is non-blocking: nothing orders it after the legacy stream's memsets
 check(cu.cuGraphLaunch(xc, s))
 check(cu.cuStreamSynchronize(s))
 check(cu.cuMemcpyDtoH(out, d_a, 4 * N))
@@ -242,6 +243,43 @@ check(cu.cuStreamSynchronize(s))
 check(cu.cuMemcpyDtoH(out, d_b, 4 * N))
 require((out == 77).all(), "captured stream-ordered allocation")
 check(cu.cuGraphUpload(xg, s))
+
+# The generic node API and user objects.
+gn = check(cu.cuGraphCreate(0))
+np_ = cu.CUgraphNodeParams()
+np_.type = T.CU_GRAPH_NODE_TYPE_MEMSET
+np_.memset.dst = d_a
+np_.memset.value = 123
+np_.memset.elementSize = 4
+np_.memset.width = N
+np_.memset.height = 1
+np_.memset.ctx = ctx
+n_gm = check(cu.cuGraphAddNode(gn, None, None, 0, np_))
+hp = cu.CUgraphNodeParams()
+hp.type = T.CU_GRAPH_NODE_TYPE_HOST
+keep.append(HOSTFN(lambda _: log.append("generic host")))
+hp.host.fn = ctypes.cast(keep[-1], ctypes.c_void_p).value
+check(cu.cuGraphAddNode(gn, [n_gm], None, 1, hp))
+destroyed = threading.Event()
+DESTRUCTOR = HOSTFN(lambda _: destroyed.set())
+uo = check(cu.cuUserObjectCreate(0, ctypes.cast(DESTRUCTOR, ctypes.c_void_p).value, 1,
+                                 cu.CUuserObject_flags.CU_USER_OBJECT_NO_DESTRUCTOR_SYNC))
+check(cu.cuGraphRetainUserObject(gn, uo, 1, cu.CUuserObjectRetain_flags.CU_GRAPH_USER_OBJECT_MOVE))
+xn = check(cu.cuGraphInstantiate(gn, 0))
+np_.memset.value = 456
+check(cu.cuGraphExecNodeSetParams(xn, n_gm, np_))
+log.clear()
+check(cu.cuGraphLaunch(xn, s))
+check(cu.cuStreamSynchronize(s))
+check(cu.cuMemcpyDtoH(out, d_a, 4 * N))
+require((out == 456).all() and log == ["generic host"], "generic nodes, updated through the executable")
+np_.memset.value = 789
+check(cu.cuGraphNodeSetParams(n_gm, np_))
+require(check(cu.cuGraphMemsetNodeGetParams(n_gm)).value == 789, "generic set params")
+check(cu.cuGraphDestroy(gn))
+require(not destroyed.is_set(), "the executable still holds the user object")
+check(cu.cuGraphExecDestroy(xn))
+require(destroyed.wait(10), "user object destructor ran when the last holder went")
 
 for h in (x, xp, xe, xm, xc, xg):
     check(cu.cuGraphExecDestroy(h))

@@ -61,6 +61,7 @@ enum class Kind : uint8_t {
   GraphNode,
   GraphExec,
   LinkState,
+  UserObject,
 };
 
 struct Object {
@@ -86,7 +87,18 @@ class Registry {
     return std::static_pointer_cast<T>(find(handle, kind));
   }
 
+  // find() for the hot path (launches, async copies): answered from a
+  // per-thread one-entry cache per kind, without a lock, as long as no handle
+  // has been removed since it was filled (every removal bumps the epoch).
+  // The cache holds a weak reference, so it never keeps a destroyed object alive.
+  std::shared_ptr<Object> find_fast(const void* handle, Kind kind);
+  template <class T>
+  std::shared_ptr<T> get_fast(const void* handle, Kind kind) {
+    return std::static_pointer_cast<T>(find_fast(handle, kind));
+  }
+
  private:
+  std::atomic<uint64_t> epoch_{0};
   static constexpr unsigned kShards = 16;
   struct Shard {
     mutable std::shared_mutex mu;
@@ -103,6 +115,13 @@ Registry& registry();
 
 // cuInit has succeeded.
 extern std::atomic<bool> g_initialized;
+
+// The process is exiting (atexit): stream workers stop running work, so
+// nothing calls into the engine or into a finalised interpreter while static
+// destructors run.  Kernels already running are waited for (bounded).
+extern std::atomic<bool> g_shutting_down;
+extern std::atomic<int> g_kernels_running;
+void install_exit_guard();
 inline CUresult check_init() { return g_initialized.load(std::memory_order_acquire) ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED; }
 
 inline uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }

@@ -57,6 +57,7 @@ CUresult do_init() {
     }
     devices().push_back(dev);
   }
+  install_exit_guard();
   debug_log("initialised %d device(s), %s", g_config.devices, g_config.name.c_str());
   return CUDA_SUCCESS;
 }

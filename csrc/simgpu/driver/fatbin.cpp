@@ -149,6 +149,17 @@ CUresult parse_fatbin(const uint8_t* p, size_t size, std::string& ptx, std::stri
   return CUDA_SUCCESS;
 }
 
+// Whether the image starts with `magic` (little-endian).  Compares byte by
+// byte and stops at the first difference: with no size known, a short text
+// image ends at its NUL, which no magic contains, so nothing past it is read.
+bool starts_with(const uint8_t* p, size_t size, uint32_t magic) {
+  for (unsigned i = 0; i < 4; ++i) {
+    if (size && i >= size) return false;
+    if (p[i] != uint8_t(magic >> (8 * i))) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool lz4_block_decode(const uint8_t* in, size_t in_size, uint8_t* out, size_t out_size) {
@@ -194,7 +205,7 @@ bool lz4_block_decode(const uint8_t* in, size_t in_size, uint8_t* out, size_t ou
 CUresult extract_ptx(const void* image, size_t size, std::string& ptx, std::string& log) {
   if (!image) return CUDA_ERROR_INVALID_VALUE;
   auto* p = static_cast<const uint8_t*>(image);
-  if ((size == 0 || size >= 16) && rd<uint32_t>(p) == kWrapperMagic) {
+  if (starts_with(p, size, kWrapperMagic) && (size == 0 || size >= 16)) {
     const void* data;
     std::memcpy(&data, p + 8, sizeof data);
     if (!data || rd<uint32_t>(static_cast<const uint8_t*>(data)) != kFatbinMagic) {
@@ -203,8 +214,8 @@ CUresult extract_ptx(const void* image, size_t size, std::string& ptx, std::stri
     }
     return parse_fatbin(static_cast<const uint8_t*>(data), 0, ptx, log);
   }
-  if ((size == 0 || size >= 16) && rd<uint32_t>(p) == kFatbinMagic) return parse_fatbin(p, size, ptx, log);
-  if ((size == 0 || size >= 4) && p[0] == 0x7f && p[1] == 'E' && p[2] == 'L' && p[3] == 'F') {
+  if (starts_with(p, size, kFatbinMagic) && (size == 0 || size >= 16)) return parse_fatbin(p, size, ptx, log);
+  if (starts_with(p, size, 0x464C457Fu)) {  // "\x7fELF"
     log = "the image is an ELF cubin (GPU machine code); the simulated GPU runs PTX only: load PTX, a fatbin "
           "that contains PTX, or compile with NVRTC for compute_XX / through the simulator's NVRTC front";
     return CUDA_ERROR_NO_BINARY_FOR_GPU;

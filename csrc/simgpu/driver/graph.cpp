@@ -22,7 +22,9 @@ GraphMemory::~GraphMemory() {
   }
 }
 
-Graph::~Graph() = default;
+Graph::~Graph() {
+  for (auto& [obj, n] : user_refs) obj->release(n);
+}
 
 GraphNode* Graph::add_node(CUgraphNodeType type, Work w, const CUgraphNode* deps, size_t n) {
   auto node = std::make_unique<GraphNode>();
@@ -53,6 +55,8 @@ std::shared_ptr<Graph> Graph::clone(std::unordered_map<const GraphNode*, GraphNo
   auto g = std::make_shared<Graph>();
   g->memory = memory;
   g->next_serial = next_serial;
+  g->user_refs = user_refs;  // a clone holds its own references
+  for (auto& [obj, n] : g->user_refs) obj->retain(n);
   std::unordered_map<const GraphNode*, GraphNode*> map;
   for (auto& n : nodes) {
     auto c = std::make_unique<GraphNode>();
@@ -65,6 +69,7 @@ std::shared_ptr<Graph> Graph::clone(std::unordered_map<const GraphNode*, GraphNo
     c->ctx = n->ctx;
     c->alloc = n->alloc;
     c->alloc_access = n->alloc_access;
+    c->attrs = n->attrs;
     if (n->child) c->child = n->child->clone();
     if (auto* k = std::get_if<KernelWork>(&c->work)) {
       for (auto& p : k->fn->info->params) c->kparam_ptrs.push_back(k->params.data() + p.offset);

@@ -23,6 +23,18 @@ struct GraphMemory {
   std::vector<uint64_t> addrs;
 };
 
+// cuUserObjectCreate: a reference-counted resource whose destructor runs
+// (asynchronously, on its own thread) when the last reference goes.
+struct UserObject : Object {
+  UserObject() : Object(Kind::UserObject) {}
+  CUuserObject handle() { return reinterpret_cast<CUuserObject>(this); }
+  void* ptr = nullptr;
+  CUhostFn destroy = nullptr;
+  std::atomic<long long> refs{0};
+  void retain(unsigned n) { refs.fetch_add(n); }
+  void release(unsigned n);  // runs the destructor at zero
+};
+
 struct GraphNode : Object {
   GraphNode() : Object(Kind::GraphNode) {}
   CUgraphNode handle() { return reinterpret_cast<CUgraphNode>(this); }
@@ -39,6 +51,7 @@ struct GraphNode : Object {
   CUDA_MEM_ALLOC_NODE_PARAMS alloc{};  // mem alloc nodes (dptr filled in)
   std::vector<CUmemAccessDesc> alloc_access;
   std::vector<void*> kparam_ptrs;      // kernel nodes: kernelParams view into the packed buffer
+  std::vector<std::pair<int, CUkernelNodeAttrValue>> attrs;  // kernel nodes: attributes set
 };
 
 struct Graph : Object, std::enable_shared_from_this<Graph> {
@@ -49,6 +62,8 @@ struct Graph : Object, std::enable_shared_from_this<Graph> {
   std::mutex mu;
   std::vector<std::unique_ptr<GraphNode>> nodes;
   uint64_t next_serial = 1;
+  // User-object references the graph holds (released when it is destroyed).
+  std::vector<std::pair<std::shared_ptr<UserObject>, unsigned>> user_refs;
   std::shared_ptr<GraphMemory> memory = std::make_shared<GraphMemory>();
   bool published = false;  // has an application handle (not a child copy)
 
@@ -67,7 +82,8 @@ struct Graph : Object, std::enable_shared_from_this<Graph> {
 struct Event;
 struct GraphBody {
   std::vector<Work> items;
-  std::vector<const GraphNode*> origin;  // the top-level graph node each item came from (null inside children)
+  std::vector<const GraphNode*> origin;
+  std::shared_ptr<Graph> keep;  // the executable's graph: its user objects live while a launch runs  // the top-level graph node each item came from (null inside children)
   std::vector<std::shared_ptr<Event>> events;  // recorded by event-record nodes (bookkept at launch)
   std::vector<std::shared_ptr<GraphMemory>> memory;  // graph memory the body's addresses point into
 };

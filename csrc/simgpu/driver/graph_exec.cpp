@@ -115,6 +115,7 @@ CUresult launch(CUgraphExec h, CUstream hs, bool ptds) {
 CUresult GraphExec::rebuild() {
   auto b = std::make_shared<GraphBody>();
   SIM_CHECK(append_body(*source, &disabled, *b, true));
+  b->keep = source;
   std::lock_guard<std::mutex> lock(mu);
   body = std::move(b);
   return CUDA_SUCCESS;
@@ -133,6 +134,7 @@ void run_graph_body(const GraphBody& b, Stream& s) {
     // Bodies are shared by launches in flight and never modified (updates
     // build a new body); executing work only reads it.
     Work& item = const_cast<Work&>(w);
+    if (g_shutting_down.load(std::memory_order_acquire)) return;
     CUresult st = s.ctx->sticky.load(std::memory_order_acquire);
     if (st != CUDA_SUCCESS)
       abandon(item, s, st);

@@ -25,7 +25,7 @@ bool dims_ok(const ptx::Dim3& d, uint32_t mx, uint32_t my, uint32_t mz) {
   return d.x >= 1 && d.y >= 1 && d.z >= 1 && d.x <= mx && d.y <= my && d.z <= mz;
 }
 
-CUresult pack_params(const ptx::KernelInfo& k, void** kernelParams, void** extra, std::vector<uint8_t>& out) {
+CUresult pack_params(const ptx::KernelInfo& k, void** kernelParams, void** extra, ParamBuffer& out) {
   out.assign(k.param_bytes, 0);
   if (kernelParams && extra) return CUDA_ERROR_INVALID_VALUE;
   if (kernelParams) {
@@ -108,7 +108,13 @@ void run_kernel(KernelWork& w, Stream& s) {
   l.memory.count = snap->begin.size();
   l.sm_count = h100::kSmCount;
   l.device_ordinal = c.dev->ordinal;
+  g_kernels_running.fetch_add(1, std::memory_order_acq_rel);
+  if (g_shutting_down.load(std::memory_order_acquire)) {
+    g_kernels_running.fetch_sub(1, std::memory_order_acq_rel);
+    return;
+  }
   ptx::Outcome o = l.program->run(l);
+  g_kernels_running.fetch_sub(1, std::memory_order_acq_rel);
   if (o.fault != ptx::Fault::None) {
     CUresult rc = fault_result(o.fault);
     debug_log("kernel %s faulted (%d) at 0x%llx: %s", w.fn->info->name.c_str(), int(rc),

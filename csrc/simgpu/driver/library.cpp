@@ -31,7 +31,7 @@ CUresult Library::module_for(Context& c, std::shared_ptr<Module>& out) {
 }
 
 CUresult resolve_function(CUfunction f, Context* c, std::shared_ptr<Function>& out) {
-  out = registry().get<Function>(f, Kind::Function);
+  out = registry().get_fast<Function>(f, Kind::Function);
   if (out) return out->module->ctx.get() == c ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
   auto k = registry().get<Kernel>(f, Kind::Kernel);
   if (!k) return CUDA_ERROR_INVALID_HANDLE;

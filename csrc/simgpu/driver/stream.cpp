@@ -22,7 +22,12 @@ Stream::~Stream() = default;
 
 uint64_t Stream::enqueue(Work&& w) {
   std::unique_lock lock(mu_);
-  queue_.push_back(std::move(w));
+  if (queue_.size() >= kMaxQueued && worker_started_ && !worker_idle_) {
+    ++space_waiters_;
+    space_cv_.wait(lock, [&] { return queue_.size() < kMaxQueued || closing_; });
+    --space_waiters_;
+  }
+  queue_.push(std::move(w));
   uint64_t seq = ++next_seq_;
   submitted_.store(seq, std::memory_order_release);
   if (!worker_started_) {
@@ -39,7 +44,7 @@ uint64_t Stream::enqueue(Work&& w) {
 uint64_t Stream::enqueue_all(std::vector<Work>& ws) {
   std::unique_lock lock(mu_);
   for (auto& w : ws) {
-    queue_.push_back(std::move(w));
+    queue_.push(std::move(w));
     ++next_seq_;
   }
   submitted_.store(next_seq_, std::memory_order_release);
@@ -62,14 +67,17 @@ void Stream::worker_main(std::shared_ptr<Stream> self) {
     }
     worker_idle_ = false;
     if (queue_.empty()) break;  // closing and drained
-    Work w = std::move(queue_.front());
-    queue_.pop_front();
+    Work w = queue_.pop();
+    if (space_waiters_) space_cv_.notify_all();
     lock.unlock();
     CUresult st = ctx->sticky.load(std::memory_order_acquire);
-    if (st != CUDA_SUCCESS)
+    if (g_shutting_down.load(std::memory_order_acquire)) {
+      // Exiting: the work is dropped, not run (see core.h).
+    } else if (st != CUDA_SUCCESS) {
       abandon(w, *this, st);
-    else
+    } else {
       execute(w, *this);
+    }
     w = Work{};  // release what the work held before signalling completion
     lock.lock();
     completed_.fetch_add(1, std::memory_order_acq_rel);
@@ -84,7 +92,7 @@ void Stream::worker_main(std::shared_ptr<Stream> self) {
 
 void Stream::wait(uint64_t seq) {
   if (completed() >= seq) return;
-  for (int i = 0; i < 4000; ++i) {  // a few microseconds: short kernels finish within
+  for (int i = 0; i < 256; ++i) {  // ~10-30 us: short work finishes within; longer waits sleep
     SIM_PAUSE();
     if (completed() >= seq) return;
   }
@@ -167,7 +175,7 @@ CUresult resolve(CUstream h, bool ptds, bool sticky_fails, std::shared_ptr<Strea
   }
   SIM_CHECK(check_init());
   if (tls().in_host_callback) return CUDA_ERROR_NOT_PERMITTED;
-  out = registry().get<Stream>(h, Kind::Stream);
+  out = registry().get_fast<Stream>(h, Kind::Stream);
   if (!out) return CUDA_ERROR_INVALID_HANDLE;
   if (!out->ctx->alive.load(std::memory_order_acquire)) return CUDA_ERROR_CONTEXT_IS_DESTROYED;
   if (sticky_fails) SIM_CHECK(out->ctx->sticky.load(std::memory_order_acquire));

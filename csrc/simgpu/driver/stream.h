@@ -12,7 +12,6 @@
 #include "work.h"
 
 #include <condition_variable>
-#include <deque>
 
 namespace simgpu {
 
@@ -63,8 +62,40 @@ struct Stream : Object, std::enable_shared_from_this<Stream> {
   void worker_main(std::shared_ptr<Stream> self);
 
   std::mutex mu_;
-  std::condition_variable work_cv_, done_cv_;
-  std::deque<Work> queue_;
+  std::condition_variable work_cv_, done_cv_, space_cv_;
+  // Like a GPU's push buffer the queue is bounded: past this many pending
+  // items the submitting thread waits for the stream to catch up.
+  static constexpr size_t kMaxQueued = 4096;
+  int space_waiters_ = 0;
+  // A growing ring of work items: after warm-up, queueing allocates nothing.
+  class Ring {
+   public:
+    bool empty() const { return count_ == 0; }
+    size_t size() const { return count_; }
+    void push(Work&& w) {
+      if (count_ == slots_.size()) grow();
+      slots_[(head_ + count_) % slots_.size()] = std::move(w);
+      ++count_;
+    }
+    Work pop() {
+      Work w = std::move(slots_[head_]);
+      slots_[head_] = EmptyWork{};  // drop what the slot referenced
+      head_ = (head_ + 1) % slots_.size();
+      --count_;
+      return w;
+    }
+
+   private:
+    void grow() {
+      std::vector<Work> bigger(slots_.empty() ? 16 : slots_.size() * 2);
+      for (size_t i = 0; i < count_; ++i) bigger[i] = std::move(slots_[(head_ + i) % slots_.size()]);
+      slots_.swap(bigger);
+      head_ = 0;
+    }
+    std::vector<Work> slots_;
+    size_t head_ = 0, count_ = 0;
+  };
+  Ring queue_;
   uint64_t next_seq_ = 0;  // guarded by mu_
   std::atomic<uint64_t> submitted_{0}, completed_{0};
   int done_waiters_ = 0;

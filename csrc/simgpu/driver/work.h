@@ -8,6 +8,8 @@
 #include "core.h"
 #include "ptx/engine.h"
 
+#include <cstring>
+
 #include <variant>
 #include <vector>
 
@@ -20,12 +22,55 @@ struct Context;
 struct Graph;
 struct MemPool;
 
+// A kernel's packed parameters: inline up to 128 bytes (most kernels), so a
+// launch allocates nothing for them.  16-byte aligned, as the .param space is.
+class ParamBuffer {
+ public:
+  ParamBuffer() = default;
+  ParamBuffer(const ParamBuffer& o) { copy_from(o); }
+  ParamBuffer& operator=(const ParamBuffer& o) {
+    if (this != &o) copy_from(o);
+    return *this;
+  }
+  ParamBuffer(ParamBuffer&& o) noexcept { move_from(o); }
+  ParamBuffer& operator=(ParamBuffer&& o) noexcept {
+    if (this != &o) move_from(o);
+    return *this;
+  }
+  // Resizes to n zero bytes.
+  void assign(size_t n, uint8_t = 0) {
+    heap_.reset();
+    size_ = uint32_t(n);
+    if (n > kInline) heap_.reset(new uint8_t[n]);
+    std::memset(data(), 0, n);
+  }
+  uint8_t* data() { return heap_ ? heap_.get() : inline_; }
+  const uint8_t* data() const { return heap_ ? heap_.get() : inline_; }
+  size_t size() const { return size_; }
+
+ private:
+  static constexpr size_t kInline = 128;
+  void copy_from(const ParamBuffer& o) {
+    assign(o.size_);
+    std::memcpy(data(), o.data(), o.size_);
+  }
+  void move_from(ParamBuffer& o) {
+    size_ = o.size_;
+    heap_ = std::move(o.heap_);
+    if (!heap_) std::memcpy(inline_, o.inline_, size_);
+    o.size_ = 0;
+  }
+  uint32_t size_ = 0;
+  std::unique_ptr<uint8_t[]> heap_;
+  alignas(16) uint8_t inline_[kInline];
+};
+
 struct KernelWork {
   std::shared_ptr<Function> fn;  // keeps its module (program, globals) alive
   ptx::Dim3 grid, block;
   uint32_t shared_bytes = 0;
   bool cooperative = false;
-  std::vector<uint8_t> params;   // packed, KernelInfo::param_bytes
+  ParamBuffer params;            // packed, KernelInfo::param_bytes
 };
 
 // A strided 3D copy between addresses of this process (device addresses are

@@ -430,7 +430,7 @@ MemRef FnCompiler::mem(const ast::Operand& o) {
   auto f = mc.funcs.find(o.name);
   if (f != mc.funcs.end()) {
     r.base = MemRef::Abs;
-    r.off += int64_t(kFuncWin + uint64_t(f->second) * 16);
+    r.off = int64_t(uint64_t(r.off) + kFuncWin + uint64_t(f->second) * 16);
     return r;
   }
   fail("undeclared identifier '" + o.name + "'");

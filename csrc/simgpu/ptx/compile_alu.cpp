@@ -63,9 +63,28 @@ void no_int_mods(FnCompiler& fc, const FMods& f) {
   if (f.r != Rnd::None || f.ftz || f.relu || f.approx || f.full || f.nan || f.xorsign) fc.unsupported();
 }
 
+// add/sub/min/max on .s16x2/.u16x2 (not PTX scalar types, so handled first).
+bool packed16(FnCompiler& fc, const Instr& in, int op) {
+  bool s = false;
+  for (const std::string& x : in.mods) {
+    if (x == ".s16x2") s = true;
+    else if (x == ".u16x2") s = false;
+    else continue;
+    Mods m(in.mods);
+    m.take(x.c_str());
+    bool flag = op <= 1 ? m.take(".sat") : m.take(".relu");
+    fc.finish_mods(m);
+    if (flag && op <= 1 && !s) fc.unsupported();
+    emit_ops(fc, in, sel_x2(op, s, flag), {Ty::B32, Ty::B32, Ty::B32});
+    return true;
+  }
+  return false;
+}
+
 // add / sub
 template <bool SUB>
 void c_addsub(FnCompiler& fc, const Instr& in) {
+  if (packed16(fc, in, SUB ? 1 : 0)) return;
   Mods m(in.mods);
   FMods f = take_fmods(fc, m);
   Ty t = f.t;
@@ -253,6 +272,7 @@ void c_rem(FnCompiler& fc, const Instr& in) {
 
 template <bool MAX>
 void c_minmax(FnCompiler& fc, const Instr& in) {
+  if (packed16(fc, in, MAX ? 3 : 2)) return;
   Mods m(in.mods);
   FMods f = take_fmods(fc, m);
   Ty t = f.t;
@@ -465,6 +485,41 @@ void c_szext(FnCompiler& fc, const Instr& in) {
   bool bm = in.op == "bmsk";
   emit_ops(fc, in, sel_int(bm ? (clamp ? IOp::BmskClamp : IOp::Bmsk) : (clamp ? IOp::SzextClamp : IOp::Szext), t),
            {t, t, Ty::U32});
+}
+
+// SIMD video instructions: vop4/vop2.dtype.atype.btype{.sat}{.add|.min|.max} d, a, b, c
+void c_video(FnCompiler& fc, const Instr& in) {
+  static const char* ops[] = {"vadd", "vsub", "vabsdiff", "vmin", "vmax", "vavrg"};
+  std::string name = in.op;
+  int lanes = name.back() == '4' ? 4 : 2;
+  name.pop_back();
+  int op = -1;
+  for (int i = 0; i < 6; ++i)
+    if (name == ops[i]) op = i;
+  if (op < 0) fc.unsupported();
+  Mods m(in.mods);
+  Ty dt = need_type(fc, m), at = need_type(fc, m), bt = need_type(fc, m);
+  bool sat = m.take(".sat");
+  int sec = m.take(".add") ? 1 : m.take(".min") ? 2 : m.take(".max") ? 3 : 0;
+  fc.finish_mods(m);
+  for (Ty t : {dt, at, bt})
+    if (t != Ty::U32 && t != Ty::S32) fc.unsupported();
+  fc.want_ops(4);
+  for (const Operand& o : in.ops)
+    if (o.kind == Operand::Name && o.name.find('.') != std::string::npos) fc.unsupported("lane selectors");
+  uint32_t d = fc.dst(in.ops[0], Ty::B32), a = fc.src(in.ops[1], Ty::B32), b = fc.src(in.ops[2], Ty::B32),
+           c = fc.src(in.ops[3], Ty::B32);
+  Inst& e = fc.emit(sel_video());
+  e.o[0] = d, e.o[1] = a, e.o[2] = b, e.o[3] = c;
+  e.aux = uint32_t(op) | uint32_t(sec) << 4 | (at == Ty::S32 ? 0x100u : 0) | (bt == Ty::S32 ? 0x200u : 0) |
+          (dt == Ty::S32 ? 0x400u : 0) | (sat ? 0x800u : 0) | uint32_t(lanes) << 12;
+}
+
+void c_fns(FnCompiler& fc, const Instr& in) {
+  Mods m(in.mods);
+  if (m.take_type() != Ty::B32) fc.unsupported();
+  fc.finish_mods(m);
+  emit_ops(fc, in, sel_fns(), {Ty::B32, Ty::B32, Ty::U32, Ty::S32});
 }
 
 // ---- mov
@@ -720,6 +775,10 @@ void register_alu(CompileTable& t) {
   t["dp2a"] = &c_dp;
   t["szext"] = &c_szext;
   t["bmsk"] = &c_szext;
+  for (const char* v : {"vadd4", "vsub4", "vabsdiff4", "vmin4", "vmax4", "vavrg4", "vadd2", "vsub2", "vabsdiff2",
+                        "vmin2", "vmax2", "vavrg2"})
+    t[v] = &c_video;
+  t["fns"] = &c_fns;
   t["mov"] = &c_mov;
   t["cvt"] = &c_cvt;
   t["setp"] = &c_setp;

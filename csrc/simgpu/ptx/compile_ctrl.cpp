@@ -222,17 +222,21 @@ void c_bar(FnCompiler& fc, const Instr& in) {
 }
 
 void c_fence(FnCompiler& fc, const Instr& in) {
-  Mods m(in.mods);
-  // membar.{cta,gl,sys}, fence{.sc,.acq_rel}.scope, fence.proxy.*, fence.mbarrier_init.*
-  m.take_any({".cta", ".gl", ".sys", ".gpu", ".cluster"});
-  m.take_any({".sc", ".acq_rel", ".acquire", ".release"});
-  m.take_any({".proxy", ".mbarrier_init"});
-  m.take_any({".alias", ".async", ".async::generic", ".async.global", ".async.shared::cta", ".async.shared::cluster",
-              ".tensormap::generic"});
-  m.take_any({".release", ".acquire"});
-  m.take_any({".cta", ".gpu", ".sys", ".cluster"});
-  fc.finish_mods(m);
-  if (in.ops.size() > 2) fc.fail("wrong number of operands for fence");
+  // membar.{cta,gl,sys}, fence{.sc,.acq_rel}.scope, fence.proxy.*, fence.mbarrier_init.*:
+  // every form orders memory at most as strongly as a full host fence.
+  static const char* const known[] = {
+      ".cta", ".gl", ".sys", ".gpu", ".cluster", ".sc", ".acq_rel", ".acquire", ".release", ".proxy",
+      ".mbarrier_init", ".alias", ".async", ".global", ".shared", ".shared::cta", ".shared::cluster",
+      ".tensormap", ".generic", ".tensormap::generic", ".to_proxy", ".from_proxy", ".op_restrict",
+      ".sync_restrict::shared::cta", ".sync_restrict::shared::cluster", ".async::generic"};
+  for (const std::string& x : in.mods) {
+    bool ok = false;
+    for (const char* k : known) ok = ok || x == k;
+    if (!ok) fc.unsupported("modifier " + x);
+  }
+  for (const Operand& o : in.ops)
+    if (o.kind == Operand::Mem) fc.mem(o);
+    else if (o.kind != Operand::Int) fc.src(o, Ty::U32);
   fc.emit(sel_fence());
 }
 
@@ -254,6 +258,19 @@ void c_nop(FnCompiler& fc, const Instr& in) {
   fc.finish_mods(m);
   for (const Operand& o : in.ops)
     if (o.kind != Operand::Int) fc.src(o, Ty::U32);
+}
+
+// discard.global.L2 [a], 128; applypriority.global.L2::evict_normal [a], 128:
+// cache management without visible effect.
+void c_hint(FnCompiler& fc, const Instr& in) {
+  Mods m(in.mods);
+  m.take(".global");
+  m.take(".L2");
+  m.drop_hints();
+  fc.finish_mods(m);
+  fc.want_ops(2);
+  fc.mem(in.ops[0]);
+  if (in.ops[1].kind != Operand::Int || in.ops[1].ival != 128) fc.fail("cache hint size must be 128");
 }
 
 // ---- warp-wide
@@ -398,6 +415,8 @@ void register_ctrl(CompileTable& t) {
   t["fence"] = &c_fence;
   t["nanosleep"] = &c_nanosleep;
   t["pmevent"] = &c_nop;
+  t["discard"] = &c_hint;
+  t["applypriority"] = &c_hint;
   t["griddepcontrol"] = &c_nop;
 }
 

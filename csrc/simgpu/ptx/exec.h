@@ -75,6 +75,7 @@ struct BlockState {
   Barrier bars[16];
   bool done = false;
   uint32_t next_warp = 0;        // round-robin cursor
+  const Launch* tid_for = nullptr;  // launch whose thread indices warps hold
 };
 
 struct MemCacheEntry {

@@ -62,6 +62,14 @@ inline int map4(Ctx& c, const Inst& in, uint32_t m, F f) {
   return kNext;
 }
 
+// d = v in every lane of m.
+template <class D>
+inline void broadcast(D* d, D v, uint32_t m) {
+  alignas(32) D t[32];
+  for (int i = 0; i < 32; ++i) t[i] = v;
+  merge(d, t, m);
+}
+
 // Predicate result: bit i of the returned mask from f(lane i).
 template <class F>
 inline uint32_t collect(F f) {

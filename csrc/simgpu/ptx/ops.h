@@ -31,6 +31,13 @@ enum class IOp : uint8_t {
 OpFn sel_int(IOp op, Ty t);
 // dp4a/dp2a: o = {d, a, b, c}; aux = (a signed) | (b signed) << 1 | (dp2a hi) << 2.
 OpFn sel_dp(bool dp2a);
+// Packed 16-bit integers (.s16x2/.u16x2): o = {d, a, b}; op 0 add, 1 sub,
+// 2 min, 3 max; sat_or_relu is .sat for add/sub and .relu for min/max.
+OpFn sel_x2(int op, bool is_signed, bool sat_or_relu);
+// SIMD video instructions (vadd4, vabsdiff4, ...): see ops_simd.cpp for aux.
+OpFn sel_video();
+// fns.b32: o = {d, mask, base, offset}.
+OpFn sel_fns();
 // Predicate logic on whole masks: o = {d, a, b}; aux bit0/1 negate a/b.
 enum class POp : uint8_t { And, Or, Xor, Not, Mov };
 OpFn sel_pred(POp op);

@@ -40,6 +40,16 @@ int h_ld(Ctx& c, const Inst& in, uint32_t m) {
     T* d = R<T>(c, in.o[k]);
     if constexpr (!ATOMIC && W <= 8) {
       if (m == ~0u && base) {
+        if constexpr (V == 1) {
+          // Consecutive lanes at consecutive addresses (the common coalesced
+          // access): one block copy.
+          bool contig = true;
+          for (int i = 0; i < 32; ++i) contig &= off[i] == off[0] + uint64_t(i) * W;
+          if (contig) {
+            std::memcpy(d, base + off[0], 32 * W);
+            continue;
+          }
+        }
         alignas(32) T t[32];
         for (int i = 0; i < 32; ++i) std::memcpy(&t[i], base + off[i] + k * W, W);
         std::memcpy(d, t, sizeof t);
@@ -66,6 +76,16 @@ int h_st(Ctx& c, const Inst& in, uint32_t m) {
   uint8_t* base;
   uint64_t off[32];
   if (int r = addresses<SP, W * V, AT>(c, in, m, base, off, true, "store")) return r;
+  if constexpr (!ATOMIC && V == 1 && W <= 8) {
+    if (m == ~0u && base) {
+      bool contig = true;
+      for (int i = 0; i < 32; ++i) contig &= off[i] == off[0] + uint64_t(i) * W;
+      if (contig) {
+        std::memcpy(base + off[0], R<const T>(c, in.o[0]), 32 * W);
+        return kNext;
+      }
+    }
+  }
   for (unsigned k = 0; k < V; ++k) {
     const T* s = R<const T>(c, in.o[k]);
     SIM_FOR_LANES(m, i) {
@@ -119,8 +139,7 @@ int h_ld_kparam(Ctx& c, const Inst& in, uint32_t m) {
   using T = typename UInt<W>::T;
   T v;
   std::memcpy(&v, c.L->launch->params + in.imm, W);
-  T* d = R<T>(c, in.o[0]);
-  SIM_FOR_LANES(m, i) d[i] = v;
+  broadcast(R<T>(c, in.o[0]), v, m);
   return kNext;
 }
 
@@ -134,17 +153,13 @@ int h_pcopy(Ctx& c, const Inst& in, uint32_t m) {
 
 template <class T>
 int h_local_base(Ctx& c, const Inst& in, uint32_t m) {
-  T v = T(uint64_t(c.w->local_sp) + uint64_t(in.imm));
-  T* d = R<T>(c, in.o[0]);
-  SIM_FOR_LANES(m, i) d[i] = v;
+  broadcast(R<T>(c, in.o[0]), T(uint64_t(c.w->local_sp) + uint64_t(in.imm)), m);
   return kNext;
 }
 
 template <class T>
 int h_dyn_shared(Ctx& c, const Inst& in, uint32_t m) {
-  T v = T(uint64_t(c.L->dyn_base) + uint64_t(in.imm));
-  T* d = R<T>(c, in.o[0]);
-  SIM_FOR_LANES(m, i) d[i] = v;
+  broadcast(R<T>(c, in.o[0]), T(uint64_t(c.L->dyn_base) + uint64_t(in.imm)), m);
   return kNext;
 }
 

@@ -113,8 +113,26 @@ uint64_t value(const Ctx& c, unsigned id, uint32_t lane) {
 template <unsigned N>
 int h_sreg(Ctx& c, const Inst& in, uint32_t m) {
   using T = typename UInt<N>::T;
-  T* d = R<T>(c, in.o[0]);
-  SIM_FOR_LANES(m, i) d[i] = T(value(c, in.aux, i));
+  alignas(32) T t[32];
+  switch (in.aux) {
+    case TidX: case TidY: case TidZ: {
+      const uint32_t* src = c.w->tid[in.aux - TidX];
+      for (int i = 0; i < 32; ++i) t[i] = T(src[i]);
+      break;
+    }
+    case LaneId:
+      for (int i = 0; i < 32; ++i) t[i] = T(i);
+      break;
+    case LmEq: case LmLe: case LmLt: case LmGe: case LmGt:
+      for (int i = 0; i < 32; ++i) t[i] = T(value(c, in.aux, uint32_t(i)));
+      break;
+    default: {
+      // Uniform across the warp: compute once.
+      T v = T(value(c, in.aux, 0));
+      for (int i = 0; i < 32; ++i) t[i] = v;
+    }
+  }
+  merge(R<T>(c, in.o[0]), t, m);
   return kNext;
 }
 

@@ -298,7 +298,7 @@ class Parser {
       while (is_punct(peek(), '+') || is_punct(peek(), '-')) {
         bool minus = is_punct(next(), '-');
         uint64_t o = expect_int("offset");
-        it.offset += minus ? -int64_t(o) : int64_t(o);
+        it.offset = int64_t(uint64_t(it.offset) + (minus ? uint64_t(0) - o : o));
       }
     } else {
       fail(v, "expected an initializer value, found '" + tok_str(v) + "'");
@@ -524,7 +524,7 @@ class Parser {
       bool minus = is_punct(next(), '-');
       if (accept('-')) minus = !minus;
       uint64_t v = expect_int("offset");
-      off += minus ? -int64_t(v) : int64_t(v);
+      off = int64_t(uint64_t(off) + (minus ? uint64_t(0) - v : v));  // wraps like the address arithmetic
     }
     return off;
   }
@@ -544,8 +544,8 @@ class Parser {
       } else {
         bool minus = accept('-');
         uint64_t v = expect_int("address");
-        o.ival = minus ? -int64_t(v) : int64_t(v);
-        o.ival += offset_expr();
+        o.ival = int64_t(minus ? uint64_t(0) - v : v);
+        o.ival = int64_t(uint64_t(o.ival) + uint64_t(offset_expr()));
       }
       expect(']');
       return o;
@@ -584,7 +584,7 @@ class Parser {
     if (v.kind == Tok::Int) {
       next();
       o.kind = Operand::Int;
-      o.ival = neg ? -int64_t(v.ival) : int64_t(v.ival);
+      o.ival = int64_t(neg ? uint64_t(0) - v.ival : v.ival);
       return o;
     }
     if (v.kind == Tok::Float) {

@@ -1,5 +1,7 @@
 #include "ptx/pool.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -22,24 +24,33 @@ unsigned worker_count() {
   return n;
 }
 
+// A child created by fork() has none of the parent's worker threads (and the
+// pool's mutex may have been held at the fork): it gets a fresh pool, and the
+// inherited one is abandoned untouched.
 Pool& Pool::instance() {
-  static Pool p(worker_count());
-  return p;
+  static std::mutex mu;
+  static Pool* pool = nullptr;
+  static pid_t owner = 0;
+  std::lock_guard<std::mutex> lk(mu);
+  pid_t me = getpid();
+  if (!pool || owner != me) {
+    pool = new Pool(worker_count());
+    owner = me;
+  }
+  return *pool;
 }
 
 Pool::Pool(unsigned n) {
   threads_.reserve(n);
-  for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this, i] { loop(i); });
+  for (unsigned i = 0; i < n; ++i) {
+    threads_.emplace_back([this, i] { loop(i); });
+    threads_.back().detach();
+  }
 }
 
-Pool::~Pool() {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
-  }
-  work_cv_.notify_all();
-  for (std::thread& t : threads_) t.join();
-}
+// The pool lives until the process exits (workers sleep when idle), so that a
+// launch running during static destruction still has its threads.
+Pool::~Pool() = default;
 
 void Pool::submit(Task* t) {
   {
@@ -63,8 +74,7 @@ void Pool::loop(unsigned id) {
   fp::mxcsr_set(0x1f80);
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    work_cv_.wait(lk, [this] { return stop_ || !queue_.empty(); });
-    if (stop_) return;
+    work_cv_.wait(lk, [this] { return !queue_.empty(); });
     Task* t = queue_.front();
     ++t->workers_;
     lk.unlock();

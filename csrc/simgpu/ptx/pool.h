@@ -41,7 +41,6 @@ class Pool {
   std::mutex mu_;
   std::condition_variable work_cv_, done_cv_;
   std::deque<Task*> queue_;
-  bool stop_ = false;
 };
 
 }  // namespace simgpu::ptx

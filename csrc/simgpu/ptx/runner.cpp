@@ -259,13 +259,23 @@ void init_block(Ctx& c, BlockState& b, uint64_t linear, BlockMem& mem, bool fres
     w.regs = wr;
     w.regs_cap = L.regstack;
     w.local = local + size_t(L.local_stride) * 32 * k;
-    for (uint32_t l = 0; l < 32; ++l) {
-      uint32_t t = 32 * k + l;
-      w.tid[0][l] = t % la.block.x;
-      w.tid[1][l] = (t / la.block.x) % la.block.y;
-      w.tid[2][l] = t / (la.block.x * la.block.y);
+
+    // Thread indices are the same for every block of the launch.
+    if (fresh || b.tid_for != &la) {
+      uint32_t t = 32 * k;
+      uint32_t x = t % la.block.x, y = (t / la.block.x) % la.block.y, z = t / (la.block.x * la.block.y);
+      for (uint32_t l = 0; l < 32; ++l) {
+        w.tid[0][l] = x;
+        w.tid[1][l] = y;
+        w.tid[2][l] = z;
+        if (++x == la.block.x) {
+          x = 0;
+          if (++y == la.block.y) y = 0, ++z;
+        }
+      }
     }
   }
+  b.tid_for = &la;
   (void)c;
 }
 

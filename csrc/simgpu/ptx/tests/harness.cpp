@@ -62,7 +62,7 @@ Module::Module(Device& dev, const std::string& ptx) : dev_(dev) {
   for (size_t i = 0; i < gs.size(); ++i) {
     if (gs[i].is_extern) continue;
     void* p = dev_.alloc(gs[i].size, std::max<uint32_t>(gs[i].align, 16));
-    std::memcpy(p, gs[i].init.data(), gs[i].init.size());
+    if (!gs[i].init.empty()) std::memcpy(p, gs[i].init.data(), gs[i].init.size());
     globals_[i] = p;
   }
   for (size_t i = 0; i < gs.size(); ++i)

@@ -9,10 +9,14 @@ if(SING_NVCC)
   foreach(cu ${SIM_PTX_KERNEL_SOURCES})
     get_filename_component(name ${cu} NAME_WE)
     set(out ${SIM_PTX_KERNEL_DIR}/${name}.ptx)
+    set(extra)
+    if(name MATCHES "_debug$")
+      set(extra -G)  # device debug info: .section/.loc-heavy, unoptimised PTX
+    endif()
     add_custom_command(
       OUTPUT ${out}
       COMMAND ${CMAKE_COMMAND} -E make_directory ${SIM_PTX_KERNEL_DIR}
-      COMMAND ${SING_NVCC} -ptx -arch=sm_90 -std=c++17 -o ${out} ${cu}
+      COMMAND ${SING_NVCC} -ptx -arch=sm_90 -std=c++17 ${extra} -o ${out} ${cu}
       DEPENDS ${cu}
       COMMENT "nvcc -ptx ${name}.cu"
       VERBATIM)

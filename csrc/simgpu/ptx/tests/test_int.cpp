@@ -1,5 +1,7 @@
 // Integer instructions against host references written from the PTX ISA.
+#include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -234,6 +236,68 @@ TEST(Integer, Ops64) {
     std::vector<uint64_t> r = ref64(A[i], B[i]);
     ASSERT_EQ(out[i * 24 + r.size() - 1], r.size() - 1) << "result count";
     for (size_t k = 0; k < r.size(); ++k) ASSERT_EQ(out[i * 24 + k], r[k]) << "op " << k << " a=" << A[i] << " b=" << B[i];
+  }
+}
+
+uint32_t lanes(uint32_t a, uint32_t b, int bits, int64_t (*f)(int64_t, int64_t), bool sa) {
+  uint32_t r = 0, m = bits == 8 ? 0xff : 0xffff;
+  for (int k = 0; k < 32 / bits; ++k) {
+    int64_t x = (a >> (bits * k)) & m, y = (b >> (bits * k)) & m;
+    if (sa) {
+      if (x >> (bits - 1)) x -= int64_t(1) << bits;
+      if (y >> (bits - 1)) y -= int64_t(1) << bits;
+    }
+    r |= (uint32_t(f(x, y)) & m) << (bits * k);
+  }
+  return r;
+}
+
+TEST(Integer, SimdIntrinsicsAndFns) {
+  SIM_NEED_PTX(ptx, "int_ops");
+  Device dev;
+  SIM_LOAD(mod, dev, ptx);
+  std::mt19937 rng(17);
+  std::vector<uint32_t> A, B;
+  const uint32_t edge[] = {0, 0xffffffff, 0x80808080, 0x7f7f7f7f, 0x00ff00ff, 0x8000ffff, 0x12345678};
+  for (uint32_t x : edge)
+    for (uint32_t y : edge) A.push_back(x), B.push_back(y);
+  while (A.size() < 256) A.push_back(rng()), B.push_back(rng());
+  int n = int(A.size());
+  uint32_t* out = dev.alloc_n<uint32_t>(size_t(n) * 12);
+  SIM_EXPECT_OK(mod.launch("simd_ops", {uint32_t((n + 63) / 64)}, {64}, Args().add(dev.upload(A)).add(dev.upload(B)).add(out).add(n)));
+  for (int i = 0; i < n; ++i) {
+    uint32_t a = A[i], b = B[i];
+    const uint32_t* o = out + i * 12;
+    auto absd = [](int64_t x, int64_t y) { return x > y ? x - y : y - x; };
+    EXPECT_EQ(o[0], lanes(a, b, 8, absd, false));
+    EXPECT_EQ(o[1], lanes(a, b, 8, [](int64_t x, int64_t y) { return x + y; }, false));
+    EXPECT_EQ(o[2], lanes(a, b, 16, [](int64_t x, int64_t y) { return x - y; }, false));
+    EXPECT_EQ(o[3], lanes(a, b, 16, [](int64_t x, int64_t y) { return std::max(x, y); }, true));
+    uint32_t sad = 0;
+    for (int k = 0; k < 4; ++k) sad += uint32_t(absd(int8_t(a >> (8 * k)), int8_t(b >> (8 * k))));
+    EXPECT_EQ(o[4], sad);
+    EXPECT_EQ(o[5], lanes(a, b, 16, [](int64_t x, int64_t y) { return std::clamp<int64_t>(x + y, -32768, 32767); }, true));
+    EXPECT_EQ(o[6], lanes(a, b, 8, [](int64_t x, int64_t y) { return std::min(x, y); }, false));
+    EXPECT_EQ(o[7], lanes(a, b, 8, [](int64_t x, int64_t y) { return (x + y + 1) >> 1; }, false));
+    EXPECT_EQ(o[8], lanes(a, b, 8, [](int64_t x, int64_t y) { return x > y ? int64_t(0xff) : int64_t(0); }, false));
+    {
+      uint32_t base = b & 31;
+      int off = int(b >> 27) - 16;
+      uint32_t want = 0xffffffff;
+      if (off == 0) {
+        if ((a >> base) & 1) want = base;
+      } else {
+        int cnt = std::abs(off) - 1, inc = off > 0 ? 1 : -1;
+        for (int pos = int(base); pos >= 0 && pos < 32; pos += inc)
+          if ((a >> pos) & 1) {
+            if (cnt == 0) { want = uint32_t(pos); break; }
+            --cnt;
+          }
+      }
+      EXPECT_EQ(o[9], want) << "fns a=" << a << " base=" << base << " off=" << off;
+    }
+    EXPECT_EQ(o[10], lanes(a, b, 16, absd, true));
+    EXPECT_EQ(o[11], 11u);
   }
 }
 

@@ -157,7 +157,9 @@ TEST(Load, FuzzedInputsNeverCrash) {
   for (size_t cut = 0; cut < ptx.size(); cut += ptx.size() / 97 + 1) {
     auto p = Program::load(std::string_view(ptx).substr(0, cut), err);
     (p ? loaded : refused)++;
-    if (!p) EXPECT_FALSE(err.empty());
+    if (!p) {
+      EXPECT_FALSE(err.empty());
+    }
   }
   const char junk[] = "{}[]();,.%$@!|<>=+-_0123456789abcxyzAZ \n\t\"/*";
   for (int iter = 0; iter < 300; ++iter) {
@@ -178,7 +180,9 @@ TEST(Load, FuzzedInputsNeverCrash) {
     }
     auto p = Program::load(m, err);
     (p ? loaded : refused)++;
-    if (!p) EXPECT_NE(err.find("line"), std::string::npos) << err;
+    if (!p) {
+      EXPECT_NE(err.find("line"), std::string::npos) << err;
+    }
   }
   EXPECT_GT(refused, 200);
   // Deep nesting is rejected without exhausting the stack.

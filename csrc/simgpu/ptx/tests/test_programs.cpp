@@ -1,5 +1,6 @@
 // Whole programs: tiled shared-memory matmul and the benchmark kernel,
 // checked against host computations.
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -51,6 +52,34 @@ TEST(Programs, ArithmeticKernel) {
     }
     float want = a + b + c + float(x);
     EXPECT_NEAR(out[i], want, std::fabs(want) * 1e-6f) << i;
+  }
+}
+
+TEST(Programs, CubBlockPrimitives) {
+  SIM_NEED_PTX(ptx, "cub_blocks");
+  Device dev;
+  SIM_LOAD(mod, dev, ptx);
+  std::vector<int> in(512);
+  std::mt19937 rng(8);
+  for (auto& v : in) v = int(rng() % 2000) - 1000;
+  int* out = dev.alloc_n<int>(200 + 512);
+  float* fout = dev.alloc_n<float>(128);
+  SIM_EXPECT_OK(mod.launch("cub_kernels", {1}, {128}, Args().add(static_cast<const int*>(dev.upload(in))).add(out).add(fout)));
+  int sum = 0;
+  for (int t = 0; t < 128; ++t) sum += in[t];
+  EXPECT_EQ(out[0], sum);
+  int ex = 0;
+  for (int t = 0; t < 128; ++t) {
+    EXPECT_EQ(out[1 + t], ex) << t;
+    ex += in[t];
+  }
+  std::vector<int> sorted(in);
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < 512; ++i) EXPECT_EQ(out[200 + i], sorted[i]) << i;
+  for (int t = 0; t < 128; ++t) {
+    float incl = 0;
+    for (int k = t / 32 * 32; k <= t; ++k) incl += float(in[k]) * 0.5f;
+    EXPECT_EQ(fout[t], incl) << t;
   }
 }
 

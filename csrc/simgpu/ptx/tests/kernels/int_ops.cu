@@ -117,3 +117,23 @@ extern "C" __global__ void int64_ops(const unsigned long long* A, const unsigned
   o[k++] = (unsigned long long)(short(a) * short(b));   // 16-bit path
   o[k++] = (unsigned long long)k;
 }
+
+// CUDA SIMD intrinsics (video instructions and packed 16-bit ops) and fns.
+extern "C" __global__ void simd_ops(const unsigned* A, const unsigned* B, unsigned* out, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  unsigned a = A[i], b = B[i];
+  unsigned* o = out + i * 12;
+  o[0] = __vabsdiffu4(a, b);
+  o[1] = __vadd4(a, b);
+  o[2] = __vsub2(a, b);
+  o[3] = __vmaxs2(a, b);
+  o[4] = __vsads4(a, b);
+  o[5] = __vaddss2(a, b);
+  o[6] = __vminu4(a, b);
+  o[7] = __vavgu4(a, b);
+  o[8] = __vcmpgtu4(a, b);
+  o[9] = __fns(a, b & 31, int(b >> 27) - 16);
+  o[10] = __vabsdiffs2(a, b);
+  o[11] = 11;
+}
