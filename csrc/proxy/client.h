@@ -17,6 +17,7 @@
 #include "handles.h"
 #include "hostfn.h"
 #include "graph_memory.h"
+#include "user_objects.h"
 #include "wire/codec.h"
 #include "wire/layout.h"
 #include "wire/ring.h"
@@ -186,6 +187,8 @@ class Client {
   HostRecords host_records;
   // Emulated graph memory nodes and the memory they own: graph_memory.h.
   GraphMemoryState graph_memory;
+  // Emulated user objects: user_objects.h.
+  UserObjectState user_objects;
 
  private:
   uint32_t id_;

@@ -4,6 +4,7 @@
 
 #include "graph_memory.h"
 #include "graph_util.h"
+#include "user_objects.h"
 
 namespace sing::proxy::custom {
 
@@ -108,8 +109,10 @@ CUresult end_capture(Call& c) {
   if (info(s.real, &st, nullptr, &capturing, nullptr, nullptr) != CUDA_SUCCESS) capturing = nullptr;
   auto fn = reinterpret_cast<decltype(&::cuStreamEndCapture)>(backend().fn[Op]);
   r = fn(s.real, out.pass());
-  if (capturing && (r != CUDA_SUCCESS || !out.present || out.real != capturing))
+  if (capturing && (r != CUDA_SUCCESS || !out.present || out.real != capturing)) {
     graph_mem_graph_gone(c.client, capturing);
+    user_objects_dropped(c.client, capturing);
+  }
   if (r != CUDA_SUCCESS) return r;
   encode_all(c, s, out);
   return CUDA_SUCCESS;

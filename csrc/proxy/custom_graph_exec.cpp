@@ -5,6 +5,7 @@
 
 #include "graph_memory.h"
 #include "graph_util.h"
+#include "user_objects.h"
 
 namespace sing::proxy::custom {
 
@@ -35,7 +36,10 @@ CUresult cuGraphClone(Call& c) {
   CUresult r = decode_all(c, out, original);
   if (r != CUDA_SUCCESS) return r;
   if ((r = BACKEND(cuGraphClone)(out.pass(), original.real)) != CUDA_SUCCESS) return r;
-  if (out.present) graph_mem_cloned(c.client, original.real, out.real);
+  if (out.present) {
+    graph_mem_cloned(c.client, original.real, out.real);
+    user_objects_copied(c.client, original.real, out.real);
+  }
   encode_all(c, out, original);
   return CUDA_SUCCESS;
 }
@@ -49,6 +53,7 @@ CUresult cuGraphDestroy(Call& c) {
   if ((r = BACKEND(cuGraphDestroy)(g.real)) != CUDA_SUCCESS) return r;
   forget_nodes(c.client, nodes);
   graph_mem_graph_gone(c.client, g.real);
+  user_objects_dropped(c.client, g.real);
   forget(c.client, g.app);
   return CUDA_SUCCESS;
 }
@@ -70,7 +75,10 @@ CUresult cuGraphInstantiateWithFlags(Call& c) {
   CUresult r = decode_all(c, out, g, flags);
   if (r != CUDA_SUCCESS) return r;
   if ((r = BACKEND(cuGraphInstantiateWithFlags)(out.pass(), g.real, flags.v)) != CUDA_SUCCESS) return r;
-  if (out.present) graph_mem_instantiated(c.client, g.real, out.real);
+  if (out.present) {
+    graph_mem_instantiated(c.client, g.real, out.real);
+    user_objects_copied(c.client, g.real, out.real);
+  }
   encode_all(c, out, g, flags);
   return CUDA_SUCCESS;
 }
@@ -94,7 +102,10 @@ CUresult instantiate_with_params(Call& c) {
   CUgraphExec x = nullptr;
   auto fn = reinterpret_cast<decltype(&::cuGraphInstantiateWithParams)>(backend().fn[Op]);
   r = fn(&x, g, &p);
-  if (r == CUDA_SUCCESS) graph_mem_instantiated(c.client, g, x);
+  if (r == CUDA_SUCCESS) {
+    graph_mem_instantiated(c.client, g, x);
+    user_objects_copied(c.client, g, x);
+  }
   put_id(c, r == CUDA_SUCCESS ? x : nullptr);
   put_id(c, p.hErrNode_out);
   c.out.put<uint32_t>(uint32_t(p.result_out));
@@ -116,6 +127,7 @@ CUresult cuGraphExecDestroy(Call& c) {
   if (r != CUDA_SUCCESS) return r;
   if ((r = BACKEND(cuGraphExecDestroy)(x.real)) != CUDA_SUCCESS) return r;
   graph_mem_exec_gone(c.client, x.real);
+  user_objects_dropped(c.client, x.real);
   forget(c.client, x.app);
   return CUDA_SUCCESS;
 }
@@ -161,6 +173,56 @@ CUresult cuGraphExecChildGraphNodeSetParams(Call& c) {
   if (r != CUDA_SUCCESS) return r;
   if (graph_has_mem_nodes(c.client, child.real)) return CUDA_ERROR_NOT_SUPPORTED;  // as for cuGraphAddChildGraphNode
   return BACKEND(cuGraphExecChildGraphNodeSetParams)(x.real, node.real, child.real);
+}
+
+// --- user objects (user_objects.h) ------------------------------------------
+
+CUresult cuUserObjectCreate(Call& c) {
+  const uint64_t fn = c.in.get<uint64_t>();
+  const uint64_t ptr = c.in.get<uint64_t>();
+  const uint32_t refs = c.in.get<uint32_t>();
+  const uint32_t flags = c.in.get<uint32_t>();
+  if (!c.in.ok() || !c.in.at_end()) return CUDA_ERROR_INVALID_VALUE;
+  uint64_t vid = 0;
+  CUresult r = user_object_create(c.client, fn, ptr, refs, flags, &vid);
+  if (r == CUDA_SUCCESS) c.out.put<uint64_t>(vid);
+  return r;
+}
+
+// The app's id is the object itself here: no backend handle to translate.
+CUresult cuUserObjectRetain(Call& c) {
+  const uint64_t vid = c.in.get<uint64_t>();
+  const unsigned count = c.in.get<unsigned>();
+  if (!c.in.ok() || !c.in.at_end()) return CUDA_ERROR_INVALID_VALUE;
+  return user_object_retain(c.client, vid, count);
+}
+
+CUresult cuUserObjectRelease(Call& c) {
+  const uint64_t vid = c.in.get<uint64_t>();
+  const unsigned count = c.in.get<unsigned>();
+  if (!c.in.ok() || !c.in.at_end()) return CUDA_ERROR_INVALID_VALUE;
+  return user_object_release(c.client, vid, count);
+}
+
+CUresult cuGraphRetainUserObject(Call& c) {
+  Arg<CUgraph> g;
+  CUresult r = g.decode(c);
+  const uint64_t vid = c.in.get<uint64_t>();
+  const unsigned count = c.in.get<unsigned>();
+  const unsigned flags = c.in.get<unsigned>();
+  if (!c.in.ok() || !c.in.at_end()) return CUDA_ERROR_INVALID_VALUE;
+  if (r != CUDA_SUCCESS) return r;
+  return graph_retain_user_object(c.client, g.real, vid, count, flags);
+}
+
+CUresult cuGraphReleaseUserObject(Call& c) {
+  Arg<CUgraph> g;
+  CUresult r = g.decode(c);
+  const uint64_t vid = c.in.get<uint64_t>();
+  const unsigned count = c.in.get<unsigned>();
+  if (!c.in.ok() || !c.in.at_end()) return CUDA_ERROR_INVALID_VALUE;
+  if (r != CUDA_SUCCESS) return r;
+  return graph_release_user_object(c.client, g.real, vid, count);
 }
 
 }  // namespace sing::proxy::custom

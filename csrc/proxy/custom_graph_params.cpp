@@ -211,4 +211,44 @@ CUresult cuDeviceGraphMemTrim(Call& c) {
   return BACKEND(cuDeviceGraphMemTrim)(dev.v);
 }
 
+// --- kernel node attributes -------------------------------------------------
+
+namespace {
+// Attribute values are plain data but for these, which carry handles of the
+// backend (events, device-side node handles) that the proxy does not map.
+bool attr_forwarded(CUkernelNodeAttrID id) {
+  return id != CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT && id != CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT &&
+         id != CU_LAUNCH_ATTRIBUTE_DEVICE_UPDATABLE_KERNEL_NODE;
+}
+}  // namespace
+
+CUresult cuGraphKernelNodeGetAttribute(Call& c) {
+  Arg<CUgraphNode> node;
+  Arg<CUkernelNodeAttrID> attr;
+  Arg<CUkernelNodeAttrValue*> value;
+  CUresult r = decode_all(c, node, attr, value);
+  if (r != CUDA_SUCCESS) return r;
+  if (!attr_forwarded(attr.v)) return CUDA_ERROR_NOT_SUPPORTED;
+  if ((r = BACKEND(cuGraphKernelNodeGetAttribute)(node.real, attr.v, value.pass())) != CUDA_SUCCESS) return r;
+  encode_all(c, node, attr, value);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuGraphKernelNodeSetAttribute(Call& c) {
+  Arg<CUgraphNode> node;
+  Arg<CUkernelNodeAttrID> attr;
+  Arg<const CUkernelNodeAttrValue*> value;
+  CUresult r = decode_all(c, node, attr, value);
+  if (r != CUDA_SUCCESS) return r;
+  if (!attr_forwarded(attr.v)) return CUDA_ERROR_NOT_SUPPORTED;
+  return BACKEND(cuGraphKernelNodeSetAttribute)(node.real, attr.v, value.pass());
+}
+
+// The generic node API is taken apart by the shim (custom_graph_generic.cpp)
+// into the per-type calls above: a record of these opcodes comes from no shim.
+CUresult cuGraphAddNode(Call&) { return CUDA_ERROR_INVALID_VALUE; }
+CUresult cuGraphAddNode_v2(Call&) { return CUDA_ERROR_INVALID_VALUE; }
+CUresult cuGraphNodeSetParams(Call&) { return CUDA_ERROR_INVALID_VALUE; }
+CUresult cuGraphExecNodeSetParams(Call&) { return CUDA_ERROR_INVALID_VALUE; }
+
 }  // namespace sing::proxy::custom

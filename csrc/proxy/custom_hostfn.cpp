@@ -20,9 +20,9 @@ namespace sing::proxy {
 
 namespace {
 
-void CUDA_CB trampoline(void* data) {
-  auto* p = static_cast<HostRecord*>(data);
-  Client& c = *p->client;
+// Posts a call of the app's function to a free callback slot and wakes the
+// app's dispatcher; null when the client is going away.
+wire::CallbackSlot* post(Client& c, uint64_t fn, uint64_t user_data, uint64_t stream, uint32_t kind) {
   wire::SegmentHeader* seg = c.segment();
   wire::CallbackSlot* slot = nullptr;
   // A free slot; all taken means the app is running that many callbacks.
@@ -37,20 +37,29 @@ void CUDA_CB trampoline(void* data) {
         }
       }
       if (slot) {
-        slot->fn = p->fn;
-        slot->user_data = p->user_data;
-        slot->stream = p->stream;
-        slot->kind = p->kind;
+        slot->fn = fn;
+        slot->user_data = user_data;
+        slot->stream = stream;
+        slot->kind = kind;
         slot->status = 0;
         slot->state.store(wire::kSlotPosted, std::memory_order_release);
       }
     }
     if (!slot) wire::futex_wait(&seg->cb_posted, seg->cb_posted.load(), 10'000'000);
   }
-  if (p->once) delete p;
-  if (!slot) return;
+  if (!slot) return nullptr;
   seg->cb_posted.fetch_add(1, std::memory_order_seq_cst);
   wire::futex_wake_all(&seg->cb_posted);
+  return slot;
+}
+
+void CUDA_CB trampoline(void* data) {
+  auto* p = static_cast<HostRecord*>(data);
+  Client& c = *p->client;
+  wire::CallbackSlot* slot = post(c, p->fn, p->user_data, p->stream, p->kind);
+  if (p->once) delete p;
+  if (!slot) return;
+  wire::SegmentHeader* seg = c.segment();
   // A client that goes away releases us through `closing` (its shutdown
   // waits for its streams).
   for (;;) {
@@ -95,6 +104,11 @@ CUresult host_fn(Call& c) {
 }  // namespace
 
 CUhostFn host_trampoline() { return trampoline; }
+
+void post_user_destructor(Client& c, uint64_t fn, uint64_t ptr) {
+  // Nobody waits: the app frees the slot once the destructor has run.
+  post(c, fn, ptr, 0, wire::kUserObjectDestructor);
+}
 
 HostRecord* persistent_host_record(Client& c, uint64_t fn, uint64_t user_data, uint64_t stream, uint32_t kind) {
   std::lock_guard<std::mutex> lock(c.host_records.mu);

@@ -32,6 +32,9 @@ struct HostRecords {
   std::set<const void*> live;
 };
 
+// Runs a user object's destructor in the app, without waiting for it (as a
+// driver runs them, asynchronously; user_objects.h).
+void post_user_destructor(Client& c, uint64_t fn, uint64_t ptr);
 // The trampoline the backend calls with a HostRecord*.
 CUhostFn host_trampoline();
 // A long-lived record for this function of the app (null if out of memory).

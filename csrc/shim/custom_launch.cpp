@@ -200,6 +200,13 @@ class Callbacks {
       reinterpret_cast<CUhostFn>(slot->fn)(reinterpret_cast<void*>(slot->user_data));
     }
     t_in_host_function = false;
+    if (slot->kind == kUserObjectDestructor) {
+      // Posted fire-and-forget: the slot is free again now.
+      Connection* conn = Connection::get();
+      slot->state.store(kSlotFree, std::memory_order_release);
+      if (conn) futex_wake_all(&conn->segment()->cb_posted);
+      return;
+    }
     slot->state.store(kSlotDone, std::memory_order_release);
     futex_wake_all(&slot->state);
   }

@@ -45,6 +45,7 @@ TEST(WireLayout, Segment) {
   EXPECT_EQ(offsetof(SegmentHeader, cb_posted), 128u);
   EXPECT_EQ(offsetof(SegmentHeader, cb), 192u);
   EXPECT_EQ(sizeof(CallbackSlot), 64u);
+  EXPECT_EQ(uint32_t(kUserObjectDestructor), 2u);
   EXPECT_EQ(offsetof(CallbackSlot, state), 32u);
   EXPECT_EQ(sizeof(SegmentHeader), 20480u);
   EXPECT_EQ(segment_bytes(), sizeof(SegmentHeader) + uint64_t(kMaxChannels) * sizeof(Channel));
