@@ -33,10 +33,11 @@ def test_graphs_of_another_app_are_refused(proxy):  # noqa: F811
         pa = a("alloc 1")["ptr"]
         ga = a(f"graph {pa} 1")
         assert ga["result"] == "CUDA_SUCCESS"
-        # b may not touch a's memory through a graph node either.
-        assert b(f"graph {pa} 1")["result"] == "CUDA_ERROR_INVALID_VALUE"
+        # Ids are per app: b is tried before it has graphs of its own.
         used = b(f"use_graph {ga['graph']} {ga['node']}")
         assert used["add"] == used["dep"] == used["type"] == used["nodes"] == "CUDA_ERROR_INVALID_VALUE", used
+        # b may not touch a's memory through a graph node either.
+        assert b(f"graph {pa} 1")["result"] == "CUDA_ERROR_INVALID_VALUE"
         # a's graph is intact.
         assert a(f"use_graph {ga['graph']} {ga['node']}")["type"] == "CUDA_SUCCESS"
     finally:

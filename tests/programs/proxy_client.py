@@ -69,9 +69,11 @@ def main():
             out.update(result=result(r), graph=int(g), node=int(node))
         elif cmd == "use_graph":  # another app's graph and node ids
             g, node = cu.CUgraph(int(args[0])), cu.CUgraphNode(int(args[1]))
-            out.update(add=result(cu.cuGraphAddEmptyNode(g, None, 0)), dep=result(cu.cuGraphAddEmptyNode(
-                cu.cuGraphCreate(0)[1], [node], 1)), type=result(cu.cuGraphNodeGetType(node)),
-                       nodes=result(cu.cuGraphGetNodes(g, 0)))
+            # Ids are per app: this app's own objects could have the same values,
+            # so nothing is created here before the foreign ids are tried.
+            out.update(type=result(cu.cuGraphNodeGetType(node)), nodes=result(cu.cuGraphGetNodes(g, 0)),
+                       add=result(cu.cuGraphAddEmptyNode(g, None, 0)))
+            out["dep"] = result(cu.cuGraphAddEmptyNode(cu.cuGraphCreate(0)[1], [node], 1))
         elif cmd == "wait_stream":
             out["result"] = result(cu.cuStreamSynchronize(stream))
         elif cmd == "exit":
