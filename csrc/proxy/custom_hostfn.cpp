@@ -90,6 +90,12 @@ CUresult host_fn(Call& c) {
   auto is_capturing = ptsz ? BACKEND(cuStreamIsCapturing_ptsz) : BACKEND(cuStreamIsCapturing);
   if (is_capturing(stream.real, &status) != CUDA_SUCCESS) status = CU_STREAM_CAPTURE_STATUS_NONE;
   auto launch = ptsz ? BACKEND(cuLaunchHostFunc_ptsz) : BACKEND(cuLaunchHostFunc);
+  if (status != CU_STREAM_CAPTURE_STATUS_NONE && is_callback) {
+    // Stream callbacks cannot be captured: the capture ends invalidated, as
+    // on a driver (which a synchronization of the capturing stream does).
+    (ptsz ? BACKEND(cuStreamSynchronize_ptsz) : BACKEND(cuStreamSynchronize))(stream.real);
+    return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+  }
   if (status != CU_STREAM_CAPTURE_STATUS_NONE) {
     HostRecord* p = persistent_host_record(c.client, fn, data, reinterpret_cast<uint64_t>(stream.app), kind);
     if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
