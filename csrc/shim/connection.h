@@ -29,6 +29,7 @@ class Connection {
   uint32_t client_id() const { return client_id_; }
   // The job's device address range in this process (PROT_NONE).
   bool in_device_range(uint64_t p) const { return p >= va_base_ && p < va_base_ + va_size_; }
+  bool overlaps_device_range(uint64_t p, uint64_t n) const { return p < va_base_ + va_size_ && p + n > va_base_; }
 
   // True while the proxy is reachable.  Cheap (poll with zero timeout); once
   // it turns false it stays false.

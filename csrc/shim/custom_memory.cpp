@@ -232,7 +232,7 @@ CUresult cuMemHostRegister_v2(void* ptr, size_t bytes, unsigned int flags) {
   // I/O memory (a device's BAR mapped into the app) cannot be copied onto a memfd.
   if (flags & CU_MEMHOSTREGISTER_IOMEMORY) return CUDA_ERROR_NOT_SUPPORTED;
   Connection* conn = ch->connection();
-  if (conn->in_device_range(p) || conn->in_device_range(p + bytes - 1)) return CUDA_ERROR_INVALID_VALUE;
+  if (conn->overlaps_device_range(p, bytes)) return CUDA_ERROR_INVALID_VALUE;
   auto forward = [&] {
     return sync_call(kOp_cuMemHostRegister_v2, [&](Writer& w) {
              w.put<uint64_t>(p);
@@ -242,6 +242,8 @@ CUresult cuMemHostRegister_v2(void* ptr, size_t bytes, unsigned int flags) {
   };
   // Memory already shared with the proxy (pinned, managed): its driver answers.
   if (HostHeap::get().in_range(ptr, bytes)) return forward();
+  // Partly shared already: remapping would cut the shared host range.
+  if (HostHeap::get().overlaps(ptr, bytes)) return CUDA_ERROR_INVALID_VALUE;
   if (HostRegistry::get().overlaps(p, bytes)) return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
   CUresult r = HostRegistry::get().share(conn, p, bytes);
   if (r != CUDA_SUCCESS) return r;
