@@ -31,6 +31,8 @@ PROGRAMS = [
     ("kernel_faults.py", 1, {}),
     ("mapped_host_kernel.py", 1, {}),
     ("graph_kernels.py", 1, {}),
+    ("graph_api.py", 1, {}),
+    ("host_register.py", 1, {}),
     ("cooperative.py", 1, {}),
     ("peer_kernel.py", 2, {}),
     ("threads_kernels.py", 1, {}),

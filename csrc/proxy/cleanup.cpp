@@ -2,6 +2,7 @@
 // first so nothing is destroyed while something built on it still exists.
 #include "dispatch.h"
 #include "generic.h"
+#include "graph_memory.h"
 #include "log.h"
 
 namespace sing::proxy {
@@ -30,6 +31,7 @@ void release_client_objects(Client& c) {
   }
   each<CUgraphExec>(c, [](CUgraphExec g) { BACKEND(cuGraphExecDestroy)(g); });
   each<CUgraph>(c, [](CUgraph g) { BACKEND(cuGraphDestroy)(g); });
+  graph_mem_clear(c);  // its memory goes with the heap
   each<CUevent>(c, [](CUevent e) { BACKEND(cuEventDestroy_v2)(e); });
   each<CUmodule>(c, [](CUmodule m) { BACKEND(cuModuleUnload)(m); });
   each<CUlibrary>(c, [](CUlibrary l) { BACKEND(cuLibraryUnload)(l); });

@@ -15,6 +15,9 @@
 
 #include "device_heap.h"
 #include "handles.h"
+#include "hostfn.h"
+#include "graph_memory.h"
+#include "user_objects.h"
 #include "wire/codec.h"
 #include "wire/layout.h"
 #include "wire/ring.h"
@@ -72,12 +75,14 @@ struct Call {
 using Handler = CUresult (*)(Call&);
 
 // Host memory the app registered or allocated as pinned/mapped/managed, all of
-// it inside the shared host range (same address in both processes).
+// it at the same address in both processes: in the shared host range, or in
+// the app's registered pages (Client::shared_pages).
 struct HostBlock {
   uint64_t bytes;
-  unsigned kind;   // shim HostHeap kind: 1 pinned, 2 managed
+  unsigned kind;   // shim HostHeap kind: 1 pinned, 2 managed; kRegistered
   unsigned flags;
 };
+inline constexpr unsigned kRegistered = 3;  // cuMemHostRegister of the app's own pages
 
 // A physical allocation the app made itself with cuMemCreate.
 struct AppAllocation {
@@ -118,6 +123,12 @@ class Client {
   CUresult setup(uint64_t va_base, uint64_t va_size, uint64_t host_base, uint64_t host_size, int host_fd,
                  int* segment_fd, std::string& error, bool* range_busy);
   CUresult open_channel(uint32_t index);
+  // The app's registered pages [addr, addr+bytes) on a memfd: mapped here at
+  // the same address (wire::ShareHost), or unmapped again.
+  CUresult share_host(uint64_t addr, uint64_t bytes, int fd);
+  CUresult unshare_host(uint64_t addr, uint64_t bytes);
+  // [p, p+n) lies in the app's registered pages mapped here.
+  bool in_shared_pages(uint64_t p, uint64_t n);
   // The app is gone: stop every worker and release everything it held.
   void shutdown();
 
@@ -145,6 +156,7 @@ class Client {
 
   std::mutex mu;  // guards everything below
   std::map<uint64_t, HostBlock> host_blocks;            // base -> block
+  std::map<uint64_t, uint64_t> shared_pages;            // the app's registered pages mapped here: start -> end
   std::map<uint64_t, AppAllocation> app_allocations;    // handle vid -> allocation
   std::map<uint64_t, AppMapping> app_mappings;          // va -> mapping
   std::map<uint64_t, Pool> pools;                       // pool vid -> pool
@@ -171,6 +183,12 @@ class Client {
   // Host-function callbacks waiting in the app (see custom_hostfn.cpp).
   std::mutex cb_mu;
   uint32_t cb_next = 0;
+  // Host functions that run more than once (graph nodes): hostfn.h.
+  HostRecords host_records;
+  // Emulated graph memory nodes and the memory they own: graph_memory.h.
+  GraphMemoryState graph_memory;
+  // Emulated user objects: user_objects.h.
+  UserObjectState user_objects;
 
  private:
   uint32_t id_;

@@ -11,6 +11,7 @@
 #include "custom.h"
 #include "handles.h"
 #include "host_heap.h"
+#include "host_registry.h"
 #include "wire/control.h"
 #include "wire/futex.h"
 #include "wire/opcodes.h"
@@ -180,24 +181,92 @@ CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr* pdptr, void* p, unsigned int 
   if (!call_channel(kOp_cuMemHostGetDevicePointer_v2, &err)) return err;
   if (!pdptr || flags != 0) return CUDA_ERROR_INVALID_VALUE;
   // Unified addressing: the device sees shared host memory at its address.
-  if (!HostHeap::get().lookup(p, 1, nullptr)) return CUDA_ERROR_INVALID_VALUE;
-  *pdptr = reinterpret_cast<CUdeviceptr>(p);
+  if (HostHeap::get().lookup(p, 1, nullptr)) {
+    *pdptr = reinterpret_cast<CUdeviceptr>(p);
+    return CUDA_SUCCESS;
+  }
+  if (!p || !HostRegistry::get().contains(reinterpret_cast<uint64_t>(p), 1)) return CUDA_ERROR_INVALID_VALUE;
+  // Registered memory: the proxy's driver answers.
+  Answer a = sync_call(kOp_cuMemHostGetDevicePointer_v2, [&](Writer& w) {
+    w.put<uint64_t>(reinterpret_cast<uint64_t>(p));
+    w.put<uint32_t>(flags);
+  });
+  if (a.result != CUDA_SUCCESS) return a.result;
+  Reader r = a.reader();
+  uint64_t d = r.get<uint64_t>();
+  if (!r.ok()) return CUDA_ERROR_UNKNOWN;
+  *pdptr = d;
   return CUDA_SUCCESS;
 }
 
 CUresult cuMemHostGetFlags(unsigned int* flags, void* p) {
   CUresult err;
   if (!call_channel(kOp_cuMemHostGetFlags, &err)) return err;
+  if (!flags || !p) return CUDA_ERROR_INVALID_VALUE;
   HostHeap::Block b;
-  if (!flags || !HostHeap::get().lookup(p, 1, &b) || b.kind != HostHeap::kPinned) return CUDA_ERROR_INVALID_VALUE;
-  *flags = b.flags;
+  if (HostHeap::get().lookup(p, 1, &b)) {
+    if (b.kind != HostHeap::kPinned) return CUDA_ERROR_INVALID_VALUE;
+    *flags = b.flags;
+    return CUDA_SUCCESS;
+  }
+  if (!HostRegistry::get().contains(reinterpret_cast<uint64_t>(p), 1)) return CUDA_ERROR_INVALID_VALUE;
+  Answer a = sync_call(kOp_cuMemHostGetFlags, [&](Writer& w) { w.put<uint64_t>(reinterpret_cast<uint64_t>(p)); });
+  if (a.result != CUDA_SUCCESS) return a.result;
+  Reader r = a.reader();
+  uint32_t f = r.get<uint32_t>();
+  if (!r.ok()) return CUDA_ERROR_UNKNOWN;
+  *flags = f;
   return CUDA_SUCCESS;
 }
 
-// The app's own pages are not visible to the proxy; registering them needs
-// remapping them onto shared memory (not done yet, see docs/proxy.md).
-CUresult cuMemHostRegister_v2(void*, size_t, unsigned int) { return CUDA_ERROR_NOT_SUPPORTED; }
-CUresult cuMemHostUnregister(void*) { return CUDA_ERROR_NOT_SUPPORTED; }
+// The app's own pages are moved onto memory shared with the proxy first
+// (host_registry.h), then the proxy registers them with its driver.
+CUresult cuMemHostRegister_v2(void* ptr, size_t bytes, unsigned int flags) {
+  CUresult err;
+  Channel* ch = call_channel(kOp_cuMemHostRegister_v2, &err);
+  if (!ch) return err;
+  const auto p = reinterpret_cast<uint64_t>(ptr);
+  constexpr unsigned kKnown = CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP |
+                              CU_MEMHOSTREGISTER_IOMEMORY | CU_MEMHOSTREGISTER_READ_ONLY;
+  if (!ptr || bytes == 0 || p + bytes < p || (flags & ~kKnown)) return CUDA_ERROR_INVALID_VALUE;
+  // I/O memory (a device's BAR mapped into the app) cannot be copied onto a memfd.
+  if (flags & CU_MEMHOSTREGISTER_IOMEMORY) return CUDA_ERROR_NOT_SUPPORTED;
+  Connection* conn = ch->connection();
+  if (conn->overlaps_device_range(p, bytes)) return CUDA_ERROR_INVALID_VALUE;
+  auto forward = [&] {
+    return sync_call(kOp_cuMemHostRegister_v2, [&](Writer& w) {
+             w.put<uint64_t>(p);
+             w.put<uint64_t>(bytes);
+             w.put<uint32_t>(flags);
+           }).result;
+  };
+  // Memory already shared with the proxy (pinned, managed): its driver answers.
+  if (HostHeap::get().in_range(ptr, bytes)) return forward();
+  // Partly shared already: remapping would cut the shared host range.
+  if (HostHeap::get().overlaps(ptr, bytes)) return CUDA_ERROR_INVALID_VALUE;
+  if (HostRegistry::get().overlaps(p, bytes)) return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+  CUresult r = HostRegistry::get().share(conn, p, bytes);
+  if (r != CUDA_SUCCESS) return r;
+  if ((r = forward()) != CUDA_SUCCESS) {
+    HostRegistry::get().rollback(conn, p, bytes);
+    return r;
+  }
+  HostRegistry::get().commit(p, bytes, flags);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemHostUnregister(void* ptr) {
+  CUresult err;
+  Channel* ch = call_channel(kOp_cuMemHostUnregister, &err);
+  if (!ch) return err;
+  if (!ptr) return CUDA_ERROR_INVALID_VALUE;
+  const auto p = reinterpret_cast<uint64_t>(ptr);
+  if (!HostRegistry::get().contains(p, 1)) return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+  CUresult r = sync_call(kOp_cuMemHostUnregister, [&](Writer& w) { w.put<uint64_t>(p); }).result;
+  if (r != CUDA_SUCCESS) return r;
+  HostRegistry::get().release(ch->connection(), p);
+  return CUDA_SUCCESS;
+}
 
 CUresult cuMemcpyHtoD_v2(CUdeviceptr d, const void* s, size_t n) { return htod<kOp_cuMemcpyHtoD_v2>(d, s, n, nullptr, false); }
 CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr d, const void* s, size_t n) {

@@ -16,7 +16,15 @@ enum ControlOp : uint16_t {
 };
 inline constexpr uint16_t kFirstControlOp = 0xFF00;
 
-enum class MsgType : uint32_t { Hello = 1, Welcome = 2, OpenChannel = 3, ChannelOpened = 4 };
+enum class MsgType : uint32_t {
+  Hello = 1,
+  Welcome = 2,
+  OpenChannel = 3,
+  ChannelOpened = 4,
+  ShareHost = 5,    // a memfd of the app's registered pages, to map at the same address
+  UnshareHost = 6,  // those pages are no longer registered: unmap them
+  HostShared = 7,   // the answer to either
+};
 
 struct Hello {
   MsgType type = MsgType::Hello;
@@ -46,6 +54,20 @@ struct OpenChannel {
 
 struct ChannelOpened {
   MsgType type = MsgType::ChannelOpened;
+  int32_t result;
+};
+
+// cuMemHostRegister of the app's own memory: the shim has moved the pages
+// [addr, addr + bytes) onto a memfd (attached to ShareHost), so the proxy can
+// map the same pages at the same address.  Page-aligned.
+struct ShareHost {
+  MsgType type = MsgType::ShareHost;
+  uint32_t reserved = 0;
+  uint64_t addr, bytes;
+};
+
+struct HostShared {
+  MsgType type = MsgType::HostShared;
   int32_t result;
 };
 
