@@ -23,6 +23,8 @@ PROGRAMS = [
     ("multithread.py", 1, {}),
     ("pools.py", 1, {}),
     ("vmm.py", 1, {}),
+    ("vmm_share.py", 1, {}),
+    ("managed_hints.py", 1, {}),
     ("graphs.py", 1, {}),
     ("two_devices.py", 2, {}),
     ("errors.py", 1, {}),

@@ -38,7 +38,8 @@ void release_client_objects(Client& c) {
   std::lock_guard<std::mutex> lock(c.mu);
   for (auto& [va, m] : c.app_mappings) BACKEND(cuMemUnmap)(va, m.bytes);
   c.app_mappings.clear();
-  for (auto& [vid, a] : c.app_allocations) BACKEND(cuMemRelease)(a.real);
+  for (auto& [vid, a] : c.app_allocations)
+    for (uint32_t i = 0; i < a.refs; ++i) BACKEND(cuMemRelease)(a.real);
   c.app_allocations.clear();
   for (auto& [ptr, b] : c.host_blocks) BACKEND(cuMemHostUnregister)(reinterpret_cast<void*>(ptr));
   c.host_blocks.clear();

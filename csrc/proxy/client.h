@@ -89,6 +89,9 @@ struct AppAllocation {
   CUmemGenericAllocationHandle real;
   uint64_t bytes;
   CUmemAllocationProp prop;
+  // References the app holds (create + retains), each matched by a cuMemRelease, as on a driver:
+  // the id goes only with the last.
+  uint32_t refs = 1;
 };
 struct AppMapping {
   uint64_t bytes;

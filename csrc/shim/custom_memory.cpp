@@ -9,6 +9,7 @@
 
 #include "call.h"
 #include "custom.h"
+#include "forward.h"
 #include "handles.h"
 #include "host_heap.h"
 #include "host_registry.h"
@@ -176,6 +177,23 @@ CUresult cuMemFreeHost(void* p) {
   return r;
 }
 
+// Managed memory lives in the shared host heap (the proxy registered it): it goes back there, the
+// proxy unregistering it (the host-block free, which synchronizes as cuMemFree does).  Anything
+// else is device memory the proxy owns.
+CUresult cuMemFree_v2(CUdeviceptr dptr) {
+  HostHeap::Block b;
+  void* p = reinterpret_cast<void*>(dptr);
+  if (dptr && HostHeap::get().lookup(p, 1, &b) && b.kind == HostHeap::kManaged) {
+    if (b.base != dptr) return CUDA_ERROR_INVALID_VALUE;
+    CUresult err;
+    if (!call_channel(kOp_cuMemFree_v2, &err)) return err;
+    CUresult r = host_block(kOp_cuMemFreeHost, p, b.size, b.kind, b.flags);
+    if (r == CUDA_SUCCESS) HostHeap::get().release(p, nullptr);
+    return r;
+  }
+  return Forward<kOp_cuMemFree_v2, decltype(::cuMemFree_v2)>::sync(dptr);
+}
+
 CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr* pdptr, void* p, unsigned int flags) {
   CUresult err;
   if (!call_channel(kOp_cuMemHostGetDevicePointer_v2, &err)) return err;
@@ -295,6 +313,58 @@ CUresult cuMemcpyAsync(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) {
 }
 CUresult cuMemcpyAsync_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) {
   return uva<kOp_cuMemcpyAsync_ptsz>(d, s, n, st, true);
+}
+
+namespace {
+
+// A batch is its copies issued in order on the stream, each one the way cuMemcpyAsync issues it:
+// stream order satisfies every source access order a batch may ask for, and the copies keep the
+// pageable staging of single copies.  The arguments are checked as the driver checks them, first.
+template <uint16_t CopyOp>
+CUresult batch(CUdeviceptr* dsts, CUdeviceptr* srcs, size_t* sizes, size_t count, CUmemcpyAttributes* attrs,
+               size_t* attrs_idx, size_t num_attrs, size_t* fail_idx, CUstream stream, bool ptds) {
+  if (fail_idx) *fail_idx = SIZE_MAX;
+  CUresult err;
+  if (!call_channel(CopyOp, &err)) return err;
+  if (count == 0 || !dsts || !srcs || !sizes) return CUDA_ERROR_INVALID_VALUE;
+  if (num_attrs == 0 || !attrs || !attrs_idx || attrs_idx[0] != 0) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t i = 1; i < num_attrs; ++i)
+    if (attrs_idx[i] <= attrs_idx[i - 1] || attrs_idx[i] >= count) return CUDA_ERROR_INVALID_VALUE;
+  // The legacy stream cannot carry a batch.
+  if (stream == CU_STREAM_LEGACY || (!stream && !ptds)) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t i = 0; i < count; ++i) {
+    if (sizes[i] && (!dsts[i] || !srcs[i])) {
+      if (fail_idx) *fail_idx = i;
+      return CUDA_ERROR_INVALID_VALUE;
+    }
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (!sizes[i]) continue;
+    if (CUresult r = uva<CopyOp>(dsts[i], srcs[i], sizes[i], stream, true); r != CUDA_SUCCESS) {
+      if (fail_idx) *fail_idx = i;
+      return r;
+    }
+  }
+  return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+CUresult cuMemcpyBatchAsync(CUdeviceptr* d, CUdeviceptr* s, size_t* n, size_t count, CUmemcpyAttributes* a,
+                            size_t* ai, size_t na, size_t* fail, CUstream st) {
+  return batch<kOp_cuMemcpyAsync>(d, s, n, count, a, ai, na, fail, st, false);
+}
+CUresult cuMemcpyBatchAsync_ptsz(CUdeviceptr* d, CUdeviceptr* s, size_t* n, size_t count, CUmemcpyAttributes* a,
+                                 size_t* ai, size_t na, size_t* fail, CUstream st) {
+  return batch<kOp_cuMemcpyAsync_ptsz>(d, s, n, count, a, ai, na, fail, st, true);
+}
+CUresult cuMemcpyBatchAsync_v2(CUdeviceptr* d, CUdeviceptr* s, size_t* n, size_t count, CUmemcpyAttributes* a,
+                               size_t* ai, size_t na, CUstream st) {
+  return batch<kOp_cuMemcpyAsync>(d, s, n, count, a, ai, na, nullptr, st, false);
+}
+CUresult cuMemcpyBatchAsync_v2_ptsz(CUdeviceptr* d, CUdeviceptr* s, size_t* n, size_t count, CUmemcpyAttributes* a,
+                                    size_t* ai, size_t na, CUstream st) {
+  return batch<kOp_cuMemcpyAsync_ptsz>(d, s, n, count, a, ai, na, nullptr, st, true);
 }
 
 }  // namespace sing::shim::custom

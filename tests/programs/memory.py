@@ -165,18 +165,6 @@ for i in range(1024):
 check(cu.cuMemcpyDtoH(b[:1024], m, 4096))
 require(np.array_equal(b[:1024], np.arange(1024, dtype=np.float32) * 0.5), "managed memory read as device memory")
 require(check(cu.cuPointerGetAttribute(P.CU_POINTER_ATTRIBUTE_IS_MANAGED, m)) is True, "is managed")
-loc = cu.CUmemLocation()
-loc.type = cu.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE
-loc.id = 0
-check(cu.cuMemAdvise(m, 4096, cu.CUmem_advise.CU_MEM_ADVISE_SET_READ_MOSTLY, loc))
-check(cu.cuMemAdvise(m, 4096, cu.CUmem_advise.CU_MEM_ADVISE_SET_PREFERRED_LOCATION, loc))
-check(cu.cuMemPrefetchAsync(m, 4096, loc, 0, 0))
-rm = check(cu.cuMemRangeGetAttribute(4, cu.CUmem_range_attribute.CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY, m, 4096))
-require(rm == 1, f"read-mostly range attribute {rm}")
-pl = check(cu.cuMemRangeGetAttribute(4, cu.CUmem_range_attribute.CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION, m, 4096))
-require(pl == 0, f"preferred location {pl}")
-expect(E.CUDA_ERROR_INVALID_VALUE, cu.cuMemAdvise(d_a, 64, cu.CUmem_advise.CU_MEM_ADVISE_SET_READ_MOSTLY, loc),
-       "advice on non-managed memory")
 check(cu.cuMemFree(m))
 
 # --- pointer attributes of device memory --------------------------------------------------------
