@@ -352,7 +352,10 @@ void Channel::publish() {
 CUresult Channel::wait() {
   const uint32_t want = last_ticket_;
   for (int i = 0; i < kSpinIterations; ++i) {
-    if (ch_->done_seq.load(std::memory_order_acquire) == want) return CUresult(ch_->result);
+    if (ch_->done_seq.load(std::memory_order_acquire) == want) {
+      has_context_ = ch_->has_context;
+      return CUresult(ch_->result);
+    }
     wire::cpu_relax();
   }
   for (;;) {
@@ -367,6 +370,7 @@ CUresult Channel::wait() {
     }
   }
   ch_->app_sleeping.store(0, std::memory_order_relaxed);
+  has_context_ = ch_->has_context;
   return CUresult(ch_->result);
 }
 
