@@ -229,8 +229,16 @@ bool Connection::proxy_alive() {
   if (lost()) return false;
   pollfd p{control_fd_, POLLIN, 0};
   int r = poll(&p, 1, 0);
-  // The proxy never sends unprompted: anything readable here is EOF.
-  if (r > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN))) {
+  if (r <= 0) return true;
+  bool gone = p.revents & (POLLHUP | POLLERR | POLLNVAL);
+  if (!gone && (p.revents & POLLIN)) {
+    // Readable is either EOF or the answer another thread is about to read
+    // (a channel opened, host pages shared): only a peek tells them apart.
+    char b;
+    ssize_t n = recv(control_fd_, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  }
+  if (gone) {
     mark_lost();
     return false;
   }
