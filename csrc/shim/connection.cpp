@@ -357,11 +357,17 @@ void Channel::publish() {
   }
 }
 
+namespace {
+thread_local bool t_has_context = false;
+}  // namespace
+
+bool Channel::has_context() const { return t_has_context; }
+
 CUresult Channel::wait() {
   const uint32_t want = last_ticket_;
   for (int i = 0; i < kSpinIterations; ++i) {
     if (ch_->done_seq.load(std::memory_order_acquire) == want) {
-      has_context_ = ch_->has_context;
+      t_has_context = ch_->has_context;
       return CUresult(ch_->result);
     }
     wire::cpu_relax();
@@ -378,7 +384,7 @@ CUresult Channel::wait() {
     }
   }
   ch_->app_sleeping.store(0, std::memory_order_relaxed);
-  has_context_ = ch_->has_context;
+  t_has_context = ch_->has_context;
   return CUresult(ch_->result);
 }
 

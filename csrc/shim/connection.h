@@ -76,8 +76,9 @@ class Channel {
   // Waits for the answer to the last published sync record.
   CUresult wait();
   // This thread has a current context (as of the last answered call; a new
-  // thread has none).  Contexts change only through sync calls on it.
-  bool has_context() const { return has_context_; }
+  // thread has none).  Contexts change only through sync calls on it.  Per
+  // thread, not per channel: it outlives a channel reopened after a restore.
+  bool has_context() const;
 
   // The answer to the last sync record has arrived.
   bool answered() const { return ch_->done_seq.load(std::memory_order_acquire) == last_ticket_; }
@@ -98,7 +99,6 @@ class Channel {
   uint32_t index_;
   wire::RingProducer ring_;
   uint32_t last_ticket_ = 0;
-  bool has_context_ = false;
 };
 
 // For code that asks "is the app connected and initialised": the flag
