@@ -39,8 +39,11 @@ TEST(WireLayout, ChannelFieldsOnSeparateLines) {
 TEST(WireLayout, Segment) {
   EXPECT_EQ(offsetof(SegmentHeader, magic), 0u);
   EXPECT_EQ(offsetof(SegmentHeader, next_ticket), 64u);
-  EXPECT_EQ(offsetof(SegmentHeader, cb_posted), 128u);
-  EXPECT_EQ(offsetof(SegmentHeader, cb), 192u);
+  EXPECT_EQ(offsetof(SegmentHeader, command_seq), 128u);
+  EXPECT_EQ(offsetof(SegmentHeader, reattach_token), 136u);
+  EXPECT_EQ(offsetof(SegmentHeader, ack_seq), 192u);
+  EXPECT_EQ(offsetof(SegmentHeader, cb_posted), 256u);
+  EXPECT_EQ(offsetof(SegmentHeader, cb), 320u);
   EXPECT_EQ(sizeof(CallbackSlot), 64u);
   EXPECT_EQ(offsetof(CallbackSlot, state), 32u);
   EXPECT_EQ(sizeof(SegmentHeader), 20480u);
@@ -59,7 +62,7 @@ TEST(WireLayout, Payloads) {
 }
 
 TEST(WireLayout, ControlMessages) {
-  EXPECT_EQ(sizeof(Hello), 112u);
+  EXPECT_EQ(sizeof(Hello), 120u);
   EXPECT_EQ(sizeof(Welcome), 160u);
   EXPECT_EQ(sizeof(OpenChannel), 8u);
   EXPECT_EQ(sizeof(ChannelOpened), 8u);

@@ -66,4 +66,37 @@ inline bool recv_msg(int sock, void* data, size_t size, int* fd) {
   return true;
 }
 
+// Receives one message of up to `cap` bytes; its size in *n.
+inline bool recv_any(int sock, void* data, size_t cap, size_t* n, int* fd) {
+  if (fd) *fd = -1;
+  iovec iov{data, cap};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))];
+  msg.msg_control = buf;
+  msg.msg_controllen = sizeof(buf);
+  ssize_t got;
+  do {
+    got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (got < 0 && errno == EINTR);
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int x;
+      std::memcpy(&x, CMSG_DATA(c), sizeof(int));
+      if (fd) *fd = x;
+      else close(x);
+    }
+  }
+  if (got <= 0 || (msg.msg_flags & MSG_TRUNC)) {
+    if (fd && *fd >= 0) {
+      close(*fd);
+      *fd = -1;
+    }
+    return false;
+  }
+  *n = size_t(got);
+  return true;
+}
+
 }  // namespace sing::wire
