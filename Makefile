@@ -39,7 +39,8 @@ build: $(STAMPS)/install
 
 # Native unit tests under AddressSanitizer + UBSan, the ring under
 # ThreadSanitizer, and a short run of the proxy's request-decoder fuzzer
-# (libFuzzer; its backend is the installed libsimgpu.so).
+# (libFuzzer; its backend is the installed libsimgpu.so: `python -P` so the
+# source tree, which has no _native, does not shadow the installed package).
 test-native: build
 	$(VENV)/bin/cmake -S . -B $(NATIVE_TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	    -DSING_BUILD_PYTHON=OFF -DSING_BUILD_TESTS=ON -DSING_SANITIZE=ON \
@@ -56,7 +57,7 @@ test-native: build
 	    -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV))/bin/ninja
 	$(VENV)/bin/cmake --build $(FUZZ_DIR) -j2 --target proxy_fuzz
 	mkdir -p $(FUZZ_DIR)/corpus
-	SINGULARITY_FUZZ_BACKEND=$$($(VPY) -c "from singularity_proxy import native_paths; print(native_paths()['simgpu'])") \
+	SINGULARITY_FUZZ_BACKEND=$$($(VPY) -P -c "from singularity_proxy import native_paths; print(native_paths()['simgpu'])") \
 	    $(FUZZ_DIR)/csrc/proxy/proxy_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -print_final_stats=1 \
 	    $(FUZZ_DIR)/corpus 2>&1 | tail -5
 

@@ -20,7 +20,23 @@ def result_of(r) -> dict:
     return json.loads(last[len("RESULT "):])
 
 
-@pytest.mark.parametrize("name,devices,env", PROGRAMS, ids=[p[0] for p in PROGRAMS])
+# Programs that use what the proxy does not do yet (docs/proxy.md, "Not supported").  Strict: one
+# that starts passing fails the suite, so this list cannot go stale.
+NOT_THROUGH_THE_PROXY = {
+    "vmm_share.py": "shareable handles (POSIX file descriptors) are not passed from the proxy to the app",
+    "managed_hints.py": "managed-memory advice, prefetch and range attributes are not forwarded",
+}
+
+
+def _params():
+    for name, devices, env in PROGRAMS:
+        marks = []
+        if name in NOT_THROUGH_THE_PROXY:
+            marks.append(pytest.mark.xfail(reason=NOT_THROUGH_THE_PROXY[name], strict=True))
+        yield pytest.param(name, devices, env, id=name, marks=marks)
+
+
+@pytest.mark.parametrize("name,devices,env", list(_params()))
 def test_same_result_through_the_proxy(name, devices, env):
     direct = run_program(name, devices=devices, env=env, timeout=240)
     if direct.returncode == SKIP:

@@ -2,6 +2,7 @@
 // first so nothing is destroyed while something built on it still exists.
 #include "dispatch.h"
 #include "generic.h"
+#include "graph_memory.h"
 #include "log.h"
 
 namespace sing::proxy {
@@ -30,13 +31,15 @@ void release_client_objects(Client& c) {
   }
   each<CUgraphExec>(c, [](CUgraphExec g) { BACKEND(cuGraphExecDestroy)(g); });
   each<CUgraph>(c, [](CUgraph g) { BACKEND(cuGraphDestroy)(g); });
+  graph_mem_clear(c);  // its memory goes with the heap
   each<CUevent>(c, [](CUevent e) { BACKEND(cuEventDestroy_v2)(e); });
   each<CUmodule>(c, [](CUmodule m) { BACKEND(cuModuleUnload)(m); });
   each<CUlibrary>(c, [](CUlibrary l) { BACKEND(cuLibraryUnload)(l); });
   std::lock_guard<std::mutex> lock(c.mu);
   for (auto& [va, m] : c.app_mappings) BACKEND(cuMemUnmap)(va, m.bytes);
   c.app_mappings.clear();
-  for (auto& [vid, a] : c.app_allocations) BACKEND(cuMemRelease)(a.real);
+  for (auto& [vid, a] : c.app_allocations)
+    for (uint32_t i = 0; i < a.refs; ++i) BACKEND(cuMemRelease)(a.real);
   c.app_allocations.clear();
   for (auto& [ptr, b] : c.host_blocks) BACKEND(cuMemHostUnregister)(reinterpret_cast<void*>(ptr));
   c.host_blocks.clear();

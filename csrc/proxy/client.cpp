@@ -135,6 +135,58 @@ CUresult Client::open_channel(uint32_t index) {
   return CUDA_SUCCESS;
 }
 
+CUresult Client::share_host(uint64_t addr, uint64_t bytes, int fd) {
+  constexpr uint64_t kPage = 4096;
+  if (bytes == 0 || (addr | bytes) % kPage || addr + bytes < addr) return CUDA_ERROR_INVALID_VALUE;
+  // Never over the job's own ranges (device addresses, shared host range).
+  if (in_host_range(addr, 1) || in_host_range(addr + bytes - 1, 1) ||
+      (addr < va_base_ + va_size_ && addr + bytes > va_base_) ||
+      (addr < host_base_ + host_size_ && addr + bytes > host_base_))
+    return CUDA_ERROR_INVALID_VALUE;
+  std::lock_guard<std::mutex> lock(mu);
+  auto next = shared_pages.lower_bound(addr);
+  if ((next != shared_pages.end() && next->first < addr + bytes) ||
+      (next != shared_pages.begin() && std::prev(next)->second > addr))
+    return CUDA_ERROR_INVALID_VALUE;
+  // NOREPLACE: whatever this process has there (another client's pages, the
+  // proxy's own memory) stays, and the app gets an error instead.
+  void* m = mmap(reinterpret_cast<void*>(addr), bytes, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_NORESERVE, fd, 0);
+  if (m == MAP_FAILED) {
+    log_error("client %u: cannot map registered pages at 0x%llx (%llu bytes): %s", id_,
+              static_cast<unsigned long long>(addr), static_cast<unsigned long long>(bytes), std::strerror(errno));
+    return errno == EEXIST ? CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED : CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  shared_pages[addr] = addr + bytes;
+  return CUDA_SUCCESS;
+}
+
+CUresult Client::unshare_host(uint64_t addr, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = shared_pages.find(addr);
+  if (it == shared_pages.end() || it->second != addr + bytes) return CUDA_ERROR_INVALID_VALUE;
+  // Pages still registered with the driver stay mapped.
+  for (auto& [base, b] : host_blocks)
+    if (b.kind == kRegistered && base < addr + bytes && base + b.bytes > addr) return CUDA_ERROR_INVALID_VALUE;
+  munmap(reinterpret_cast<void*>(addr), bytes);
+  shared_pages.erase(it);
+  return CUDA_SUCCESS;
+}
+
+bool Client::in_shared_pages(uint64_t p, uint64_t n) {
+  // Runs may be adjacent: walk them while they cover the range.
+  uint64_t at = p;
+  auto it = shared_pages.upper_bound(at);
+  if (it == shared_pages.begin()) return false;
+  --it;
+  while (it != shared_pages.end() && it->first <= at && at < it->second) {
+    at = it->second;
+    if (at >= p + n) return true;
+    ++it;
+  }
+  return false;
+}
+
 bool Client::valid_range(uint64_t p, uint64_t n) {
   if (p + n < p) return false;
   if (in_device_range(p, n)) {
@@ -155,6 +207,12 @@ bool Client::valid_range(uint64_t p, uint64_t n) {
   // Any page of the shared host range: it is this client's own memory.
   if (in_host_range(p, n)) return true;
   std::lock_guard<std::mutex> lock(mu);
+  // The app's registered pages: while registered, device-addressable.
+  for (auto it = host_blocks.upper_bound(p); it != host_blocks.begin();) {
+    --it;
+    if (it->second.kind == kRegistered && p + n <= it->first + it->second.bytes) return true;
+    break;
+  }
   auto it = module_globals.upper_bound(p);
   if (it == module_globals.begin()) return false;
   --it;
@@ -206,6 +264,11 @@ void Client::shutdown() {
   va_reserved_ = false;
   if (host_size_) munmap(reinterpret_cast<void*>(host_base_), host_size_);
   host_size_ = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& [start, end] : shared_pages) munmap(reinterpret_cast<void*>(start), end - start);
+    shared_pages.clear();
+  }
   if (segment_) munmap(segment_, segment_bytes_);
   segment_ = nullptr;
 }

@@ -17,6 +17,9 @@
 
 #include "device_heap.h"
 #include "handles.h"
+#include "hostfn.h"
+#include "graph_memory.h"
+#include "user_objects.h"
 #include "wire/codec.h"
 #include "wire/layout.h"
 #include "wire/ring.h"
@@ -91,18 +94,23 @@ struct Call {
 using Handler = CUresult (*)(Call&);
 
 // Host memory the app registered or allocated as pinned/mapped/managed, all of
-// it inside the shared host range (same address in both processes).
+// it at the same address in both processes: in the shared host range, or in
+// the app's registered pages (Client::shared_pages).
 struct HostBlock {
   uint64_t bytes;
-  unsigned kind;   // shim HostHeap kind: 1 pinned, 2 managed
+  unsigned kind;   // shim HostHeap kind: 1 pinned, 2 managed; kRegistered
   unsigned flags;
 };
+inline constexpr unsigned kRegistered = 3;  // cuMemHostRegister of the app's own pages
 
 // A physical allocation the app made itself with cuMemCreate.
 struct AppAllocation {
   CUmemGenericAllocationHandle real;
   uint64_t bytes;
   CUmemAllocationProp prop;
+  // References the app holds (create + retains), each matched by a cuMemRelease, as on a driver:
+  // the id goes only with the last.
+  uint32_t refs = 1;
 };
 struct AppMapping {
   uint64_t bytes;
@@ -168,6 +176,12 @@ class Client {
   uint64_t host_size() const { return host_size_; }
   void set_control_fd(int fd) { control_fd_ = fd; }
   CUresult open_channel(uint32_t index);
+  // The app's registered pages [addr, addr+bytes) on a memfd: mapped here at
+  // the same address (wire::ShareHost), or unmapped again.
+  CUresult share_host(uint64_t addr, uint64_t bytes, int fd);
+  CUresult unshare_host(uint64_t addr, uint64_t bytes);
+  // [p, p+n) lies in the app's registered pages mapped here.
+  bool in_shared_pages(uint64_t p, uint64_t n);
 
   // --- checkpoints (checkpoint.cpp) ---
   // Closes the app's gate and runs everything it published; then every
@@ -223,6 +237,7 @@ class Client {
 
   std::mutex mu;  // guards everything below
   std::map<uint64_t, HostBlock> host_blocks;            // base -> block
+  std::map<uint64_t, uint64_t> shared_pages;            // the app's registered pages mapped here: start -> end
   std::map<uint64_t, AppAllocation> app_allocations;    // handle vid -> allocation
   std::map<uint64_t, AppMapping> app_mappings;          // va -> mapping
   std::map<uint64_t, Pool> pools;                       // pool vid -> pool
@@ -251,6 +266,12 @@ class Client {
   // Host-function callbacks waiting in the app (see custom_hostfn.cpp).
   std::mutex cb_mu;
   uint32_t cb_next = 0;
+  // Host functions that run more than once (graph nodes): hostfn.h.
+  HostRecords host_records;
+  // Emulated graph memory nodes and the memory they own: graph_memory.h.
+  GraphMemoryState graph_memory;
+  // Emulated user objects: user_objects.h.
+  UserObjectState user_objects;
 
  private:
   uint32_t id_;

@@ -5,6 +5,7 @@
 // other slot; device-to-host chunks are streamed back the same way.
 #include <cstring>
 
+#include "graph_memory.h"
 #include "guards.h"
 #include "handler_util.h"
 #include "wire/futex.h"
@@ -67,6 +68,12 @@ CUresult stream_sync(uint16_t op, CUstream stream) {
 // The first failure of the staged chunks of the copy in progress, per channel.
 thread_local CUresult t_stage_error = CUDA_SUCCESS;
 
+// A staged copy reaches the app's pageable memory only while the call lasts:
+// captured into a graph, it would run later on a stage slot long reused.
+bool captured(uint16_t op, CUstream stream) {
+  return is_async(op) && capture_status(stream, is_ptds(op)) != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
 }  // namespace
 
 namespace custom {
@@ -94,6 +101,7 @@ CUresult copy(Call& c) {
     }
     case wire::kCopyStagedD2H: {
       if (!addressable(c.client, req.src, req.bytes)) return CUDA_ERROR_INVALID_VALUE;
+      if (captured(Op, stream)) return CUDA_ERROR_NOT_SUPPORTED;
       // Chunk k goes to slot k % kStageSlots once the app has copied out
       // chunk k - kStageSlots.  The counters run on from the last copy.
       const uint32_t filled0 = ch->stage_filled.load();
@@ -138,6 +146,8 @@ CUresult stage_h2d(Call& c) {
   } else if ((r = to_real(c.client, reinterpret_cast<CUstream>(chunk.stream), &stream)) == CUDA_SUCCESS) {
     if (!addressable(c.client, chunk.dst, chunk.bytes)) {
       r = CUDA_ERROR_INVALID_VALUE;
+    } else if (t_stage_error == CUDA_SUCCESS && captured(chunk.op, stream)) {
+      r = CUDA_ERROR_NOT_SUPPORTED;
     } else if (t_stage_error == CUDA_SUCCESS) {
       r = uva_copy(chunk.op, chunk.dst, reinterpret_cast<uint64_t>(ch->stage[chunk.slot]), chunk.bytes, stream);
     }

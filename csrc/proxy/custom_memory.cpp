@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "graph_memory.h"
 #include "handler_util.h"
 #include "pools.h"
 #include "wire/payloads.h"
@@ -16,6 +17,7 @@ CUresult cuMemAlloc_v2(Call& c) {
   CUresult r = decode_all(c, dptr, bytes);
   if (r != CUDA_SUCCESS) return r;
   if (!dptr.present) return CUDA_ERROR_INVALID_VALUE;
+  if ((r = capture_permits_unsafe_call()) != CUDA_SUCCESS) return r;
   CUdevice dev;
   if ((r = current_device(&dev)) != CUDA_SUCCESS) return r;
   reclaim_pending_frees(c.client);
@@ -54,6 +56,9 @@ CUresult cuMemFree_v2(Call& c) {
     for (auto& f : c.client.pending_frees)
       if (f.ptr == ptr.v) return CUDA_ERROR_INVALID_VALUE;  // already freed (stream-ordered)
   }
+  if ((r = capture_permits_unsafe_call()) != CUDA_SUCCESS) return r;
+  // Graph memory belongs to its graph, as a driver's does.
+  if (is_graph_memory(c.client, ptr.v)) return CUDA_ERROR_INVALID_VALUE;
   // cuMemFree synchronizes with the device before the memory goes away.
   if ((r = BACKEND(cuCtxSynchronize)()) != CUDA_SUCCESS && r != CUDA_ERROR_INVALID_CONTEXT) return r;
   forget_pool_allocation(c.client, ptr.v);
@@ -90,6 +95,7 @@ CUresult cuMemAllocPitch_v2(Call& c) {
   if (!dptr.present || !pitch.present || width.v == 0 || height.v == 0 ||
       (elem.v != 4 && elem.v != 8 && elem.v != 16))
     return CUDA_ERROR_INVALID_VALUE;
+  if ((r = capture_permits_unsafe_call()) != CUDA_SUCCESS) return r;
   CUdevice dev;
   if ((r = current_device(&dev)) != CUDA_SUCCESS) return r;
   int align = 0;
@@ -148,10 +154,71 @@ CUresult cuMemFreeHost(Call& c) {
   return BACKEND(cuMemHostUnregister)(reinterpret_cast<void*>(req.ptr));
 }
 
-// Registration of the app's own memory is not shared with the proxy yet.
-CUresult cuMemHostRegister_v2(Call&) { return CUDA_ERROR_NOT_SUPPORTED; }
-CUresult cuMemHostUnregister(Call&) { return CUDA_ERROR_NOT_SUPPORTED; }
-CUresult cuMemHostGetDevicePointer_v2(Call&) { return CUDA_ERROR_NOT_SUPPORTED; }
-CUresult cuMemHostGetFlags(Call&) { return CUDA_ERROR_NOT_SUPPORTED; }
+// The app's own memory, registered: the shim has moved its pages onto a memfd
+// and this process maps them at the same address (Client::share_host), so the
+// driver here can pin them and kernels can dereference them.
+CUresult cuMemHostRegister_v2(Call& c) {
+  const uint64_t p = c.in.get<uint64_t>();
+  const uint64_t bytes = c.in.get<uint64_t>();
+  const uint32_t flags = c.in.get<uint32_t>();
+  if (!c.in.ok() || !c.in.at_end() || bytes == 0 || p + bytes < p) return CUDA_ERROR_INVALID_VALUE;
+  // Only memory this process shares with the app: its registered pages, or
+  // the shared host range (whose blocks the driver already holds).
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    if (!c.client.in_host_range(p, bytes) && !c.client.in_shared_pages(p, bytes)) return CUDA_ERROR_INVALID_VALUE;
+  }
+  CUresult r = BACKEND(cuMemHostRegister_v2)(reinterpret_cast<void*>(p), bytes, flags);
+  if (r != CUDA_SUCCESS) return r;
+  std::lock_guard<std::mutex> lock(c.client.mu);
+  c.client.host_blocks[p] = HostBlock{bytes, kRegistered, flags};
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemHostUnregister(Call& c) {
+  const uint64_t p = c.in.get<uint64_t>();
+  if (!c.in.ok() || !c.in.at_end()) return CUDA_ERROR_INVALID_VALUE;
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    auto it = c.client.host_blocks.find(p);
+    if (it == c.client.host_blocks.end() || it->second.kind != kRegistered)
+      return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+  }
+  CUresult r = BACKEND(cuMemHostUnregister)(reinterpret_cast<void*>(p));
+  if (r != CUDA_SUCCESS) return r;
+  std::lock_guard<std::mutex> lock(c.client.mu);
+  c.client.host_blocks.erase(p);
+  return CUDA_SUCCESS;
+}
+
+namespace {
+// Inside one of this client's host blocks (pinned, managed or registered).
+bool in_host_block(Client& client, uint64_t p) {
+  std::lock_guard<std::mutex> lock(client.mu);
+  auto it = client.host_blocks.upper_bound(p);
+  if (it == client.host_blocks.begin()) return false;
+  --it;
+  return p < it->first + it->second.bytes;
+}
+}  // namespace
+
+CUresult cuMemHostGetDevicePointer_v2(Call& c) {
+  const uint64_t p = c.in.get<uint64_t>();
+  const uint32_t flags = c.in.get<uint32_t>();
+  if (!c.in.ok() || !c.in.at_end() || !in_host_block(c.client, p)) return CUDA_ERROR_INVALID_VALUE;
+  CUdeviceptr d = 0;
+  CUresult r = BACKEND(cuMemHostGetDevicePointer_v2)(&d, reinterpret_cast<void*>(p), flags);
+  if (r == CUDA_SUCCESS) c.out.put<uint64_t>(d);
+  return r;
+}
+
+CUresult cuMemHostGetFlags(Call& c) {
+  const uint64_t p = c.in.get<uint64_t>();
+  if (!c.in.ok() || !c.in.at_end() || !in_host_block(c.client, p)) return CUDA_ERROR_INVALID_VALUE;
+  unsigned int flags = 0;
+  CUresult r = BACKEND(cuMemHostGetFlags)(&flags, reinterpret_cast<void*>(p));
+  if (r == CUDA_SUCCESS) c.out.put<uint32_t>(flags);
+  return r;
+}
 
 }  // namespace sing::proxy::custom

@@ -80,6 +80,9 @@ CUresult pointer_attributes(Call& c, bool single) {
           if (r == CUDA_SUCCESS) store(value, to_app(c.client, ctx));
           break;
         }
+        case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+          if (in_heap) store(value, (unsigned long long)c.client.heap.buffer_id(ptr)), r = CUDA_SUCCESS;
+          break;
         case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
           store(value, reinterpret_cast<CUmemoryPool>(pool_of(c.client, ptr)));
           r = CUDA_SUCCESS;

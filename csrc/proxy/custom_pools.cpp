@@ -1,5 +1,6 @@
 #include <cstring>
 
+#include "graph_memory.h"
 #include "handler_util.h"
 #include "pools.h"
 
@@ -298,12 +299,20 @@ CUresult alloc_async(Call& c) {
   if (!dptr.present || bytes.v == 0) return CUDA_ERROR_INVALID_VALUE;
   CUdevice dev;
   if ((r = current_device(&dev)) != CUDA_SUCCESS) return r;
+  uint64_t p;
+  // On a capturing stream the allocation becomes a node of the capture's graph.
+  if (capture_status(stream.real, Op == wire::kOp_cuMemAllocAsync_ptsz) != CU_STREAM_CAPTURE_STATUS_NONE) {
+    if ((r = capture_mem_alloc(c.client, stream.real, Op == wire::kOp_cuMemAllocAsync_ptsz, dev, bytes.v, &p)) !=
+        CUDA_SUCCESS)
+      return r;
+    c.out.put<uint64_t>(p);
+    return CUDA_SUCCESS;
+  }
   uint64_t pool;
   {
     std::lock_guard<std::mutex> lock(c.client.mu);
     pool = current_pool(c.client, dev);
   }
-  uint64_t p;
   if ((r = pool_alloc(c, pool, bytes.v, &p)) != CUDA_SUCCESS) return r;
   c.out.put<uint64_t>(p);
   return CUDA_SUCCESS;
@@ -323,6 +332,19 @@ CUresult alloc_from_pool(Call& c) {
   if (r != CUDA_SUCCESS) return r;
   if (!dptr.present || bytes.v == 0) return CUDA_ERROR_INVALID_VALUE;
   uint64_t p;
+  const bool ptds = Op == wire::kOp_cuMemAllocFromPoolAsync_ptsz;
+  if (capture_status(stream.real, ptds) != CU_STREAM_CAPTURE_STATUS_NONE) {
+    int dev;
+    {
+      std::lock_guard<std::mutex> lock(c.client.mu);
+      auto it = c.client.pools.find(pool);
+      if (it == c.client.pools.end()) return CUDA_ERROR_INVALID_VALUE;
+      dev = it->second.props.location.id;
+    }
+    if ((r = capture_mem_alloc(c.client, stream.real, ptds, dev, bytes.v, &p)) != CUDA_SUCCESS) return r;
+    c.out.put<uint64_t>(p);
+    return CUDA_SUCCESS;
+  }
   if ((r = pool_alloc(c, pool, bytes.v, &p)) != CUDA_SUCCESS) return r;
   c.out.put<uint64_t>(p);
   return CUDA_SUCCESS;
@@ -334,6 +356,12 @@ CUresult free_async(Call& c) {
   Arg<CUstream> stream;
   CUresult r = decode_all(c, ptr, stream);
   if (r != CUDA_SUCCESS) return r;
+  const bool ptds = Op == wire::kOp_cuMemFreeAsync_ptsz;
+  if (capture_status(stream.real, ptds) != CU_STREAM_CAPTURE_STATUS_NONE)
+    return capture_mem_free(c.client, stream.real, ptds, ptr.v);
+  // Graph memory lives as long as its graph: freeing it from a stream only
+  // ends the app's use of it (as libsimgpu does).
+  if (is_graph_memory(c.client, ptr.v)) return CUDA_SUCCESS;
   if (!c.client.heap.contains(ptr.v, 0)) return CUDA_ERROR_INVALID_VALUE;
   {
     std::lock_guard<std::mutex> lock(c.client.mu);

@@ -80,8 +80,10 @@ CUresult cuMemRelease(Call& c) {
   if ((r = real_allocation(c.client, h.v, &real)) != CUDA_SUCCESS) return r;
   if ((r = BACKEND(cuMemRelease)(real)) != CUDA_SUCCESS) return r;
   std::lock_guard<std::mutex> lock(c.client.mu);
+  auto it = c.client.app_allocations.find(h.v);
+  if (it != c.client.app_allocations.end() && --it->second.refs > 0) return CUDA_SUCCESS;
   c.client.app_allocations.erase(h.v);
-  // Mappings keep the memory alive, as on a GPU; the id goes now.
+  // Mappings keep the memory alive, as on a GPU; the id goes with the last reference.
   c.client.handles.forget(kAllocHandle, h.v);
   return CUDA_SUCCESS;
 }
@@ -162,8 +164,24 @@ CUresult cuMemRetainAllocationHandle(Call& c) {
   CUmemGenericAllocationHandle real;
   CUresult r = BACKEND(cuMemRetainAllocationHandle)(&real, reinterpret_cast<void*>(addr));
   if (r != CUDA_SUCCESS) return r;
-  // The same physical allocation: the same id (re-issued if it was released).
+  // The same physical allocation: the same id (re-issued if it was released), one more reference.
   vid = c.client.handles.to_vid(kAllocHandle, real);
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    auto it = c.client.app_allocations.find(vid);
+    if (it != c.client.app_allocations.end()) {
+      ++it->second.refs;
+    } else {
+      AppAllocation a{real, 0, {}};
+      size_t bytes = 0;
+      CUdeviceptr base = 0;
+      if (BACKEND(cuMemGetAllocationPropertiesFromHandle)(&a.prop, real) != CUDA_SUCCESS ||
+          BACKEND(cuMemGetAddressRange_v2)(&base, &bytes, addr) != CUDA_SUCCESS)
+        a.prop = {};
+      a.bytes = bytes;
+      c.client.app_allocations.emplace(vid, a);
+    }
+  }
   c.out.put<uint64_t>(vid);
   return CUDA_SUCCESS;
 }

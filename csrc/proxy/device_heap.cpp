@@ -154,7 +154,7 @@ CUresult DeviceHeap::alloc(uint64_t bytes, CUdevice device, uint64_t context, ui
     CUmemGenericAllocationHandle h;
     CUresult r = map_new(bytes, device, pool, &va, &h);
     if (r != CUDA_SUCCESS) return r;
-    allocs_[va] = Alloc{bytes, 0, h, round_up(bytes, granularity(device)), device, context, pool};
+    allocs_[va] = Alloc{bytes, 0, h, round_up(bytes, granularity(device)), device, context, pool, next_id_++};
     *out = va;
     return CUDA_SUCCESS;
   }
@@ -194,7 +194,7 @@ CUresult DeviceHeap::alloc(uint64_t bytes, CUdevice device, uint64_t context, ui
     slab->used++;
     if (slab->used == nblocks) partial.erase(std::find(partial.begin(), partial.end(), slab->va));
     uint64_t va = slab->va + index * block;
-    allocs_[va] = Alloc{bytes, slab->va, 0, 0, device, context, pool};
+    allocs_[va] = Alloc{bytes, slab->va, 0, 0, device, context, pool, next_id_++};
     *out = va;
     return CUDA_SUCCESS;
   }
@@ -256,6 +256,14 @@ bool DeviceHeap::range(uint64_t ptr, uint64_t* base, uint64_t* bytes) const {
   if (base) *base = it->first;
   if (bytes) *bytes = it->second.bytes;
   return true;
+}
+
+uint64_t DeviceHeap::buffer_id(uint64_t ptr) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = allocs_.upper_bound(ptr);
+  if (it == allocs_.begin()) return 0;
+  --it;
+  return ptr < it->first + it->second.bytes ? it->second.id : 0;
 }
 
 bool DeviceHeap::contains(uint64_t ptr, uint64_t bytes) const {

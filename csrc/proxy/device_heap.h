@@ -33,6 +33,9 @@ class DeviceHeap {
   // The allocation containing ptr (cuMemGetAddressRange semantics).
   bool range(uint64_t ptr, uint64_t* base, uint64_t* bytes) const;
   bool contains(uint64_t ptr, uint64_t bytes) const;
+  // CU_POINTER_ATTRIBUTE_BUFFER_ID of the allocation at ptr (0 if none): the
+  // backend's would be the slab's, shared by every allocation carved from it.
+  uint64_t buffer_id(uint64_t ptr) const;
   // The app's context id that owns the allocation at ptr (0 if none).
   uint64_t context_of(uint64_t ptr) const;
   // Frees every allocation of a destroyed context.
@@ -120,6 +123,7 @@ class DeviceHeap {
     CUdevice device;
     uint64_t context;
     uint64_t pool;
+    uint64_t id = 0;         // CU_POINTER_ATTRIBUTE_BUFFER_ID: never reused
   };
 
   CUresult free_locked(uint64_t ptr);
@@ -135,6 +139,7 @@ class DeviceHeap {
   uint64_t base_ = 0, size_ = 0;
   std::map<uint64_t, uint64_t> free_va_;        // start -> length
   std::map<uint64_t, Alloc> allocs_;            // base -> allocation
+  uint64_t next_id_ = 1;
   std::map<uint64_t, Slab> slabs_;              // va -> slab
   std::map<uint32_t, std::vector<uint64_t>> partial_;  // class -> slabs with room
   std::map<uint64_t, uint64_t> app_va_;         // app reservations: start -> length

@@ -136,11 +136,32 @@ class Server {
     if (pending_.count(fd)) return first_message(fd);
     auto it = clients_.find(fd);
     if (it == clients_.end()) return false;
-    wire::OpenChannel msg{};
-    if (!wire::recv_msg(fd, &msg, sizeof(msg), nullptr) || msg.type != wire::MsgType::OpenChannel) return false;
-    wire::ChannelOpened reply{};
-    reply.result = it->second->open_channel(msg.index);
-    return wire::send_msg(fd, &reply, sizeof(reply), -1);
+    // Messages of several sizes: read the largest, check by type.
+    alignas(8) uint8_t buf[64];
+    size_t got = 0;
+    int passed = -1;
+    if (!wire::recv_any(fd, buf, sizeof(buf), &got, &passed)) return false;
+    wire::MsgType type;
+    std::memcpy(&type, buf, sizeof(type));
+    if (type == wire::MsgType::OpenChannel && got == sizeof(wire::OpenChannel) && passed < 0) {
+      wire::OpenChannel msg;
+      std::memcpy(&msg, buf, sizeof(msg));
+      wire::ChannelOpened reply{};
+      reply.result = it->second->open_channel(msg.index);
+      return wire::send_msg(fd, &reply, sizeof(reply), -1);
+    }
+    if ((type == wire::MsgType::ShareHost || type == wire::MsgType::UnshareHost) && got == sizeof(wire::ShareHost) &&
+        (passed >= 0) == (type == wire::MsgType::ShareHost)) {
+      wire::ShareHost msg;
+      std::memcpy(&msg, buf, sizeof(msg));
+      wire::HostShared reply{};
+      reply.result = type == wire::MsgType::ShareHost ? it->second->share_host(msg.addr, msg.bytes, passed)
+                                                      : it->second->unshare_host(msg.addr, msg.bytes);
+      if (passed >= 0) close(passed);  // the mapping keeps the memory
+      return wire::send_msg(fd, &reply, sizeof(reply), -1);
+    }
+    if (passed >= 0) close(passed);
+    return false;  // a malformed control message ends the client
   }
 
   // A connection says what it is with its first message: an app (Hello) or

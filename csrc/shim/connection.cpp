@@ -278,6 +278,23 @@ CUresult Connection::open_channel(uint32_t index) {
   return CUresult(reply.result);
 }
 
+CUresult Connection::share_host(uint64_t addr, uint64_t bytes, int fd) {
+  std::lock_guard<std::mutex> lock(g_socket_mu);
+  wire::ShareHost msg{};
+  msg.type = fd >= 0 ? wire::MsgType::ShareHost : wire::MsgType::UnshareHost;
+  msg.addr = addr;
+  msg.bytes = bytes;
+  wire::HostShared reply{};
+  if (!wire::send_msg(control_fd_, &msg, sizeof(msg), fd) ||
+      !wire::recv_msg(control_fd_, &reply, sizeof(reply), nullptr)) {
+    mark_lost();
+    return kProxyLost;
+  }
+  return CUresult(reply.result);
+}
+
+CUresult Connection::unshare_host(uint64_t addr, uint64_t bytes) { return share_host(addr, bytes, -1); }
+
 namespace {
 
 // Closes the thread's channel when the thread exits, so the proxy's worker

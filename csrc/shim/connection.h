@@ -45,6 +45,7 @@ class Connection {
   uint32_t epoch() const { return epoch_.load(std::memory_order_acquire); }
   // The job's device address range in this process (PROT_NONE).
   bool in_device_range(uint64_t p) const { return p >= va_base_ && p < va_base_ + va_size_; }
+  bool overlaps_device_range(uint64_t p, uint64_t n) const { return p < va_base_ + va_size_ && p + n > va_base_; }
 
   // True while the proxy is reachable.  Cheap (poll with zero timeout); once
   // it turns false it stays false.
@@ -59,6 +60,10 @@ class Connection {
   // Sends an OpenChannel message and waits for the answer (under a lock: the
   // socket is shared by every thread).
   CUresult open_channel(uint32_t index);
+  // Hands the proxy a memfd holding the app's pages [addr, addr + bytes), to
+  // map at the same address (ShareHost), or asks it to unmap them again.
+  CUresult share_host(uint64_t addr, uint64_t bytes, int fd);
+  CUresult unshare_host(uint64_t addr, uint64_t bytes);
 
   // --- checkpoints (control.cpp) ---
   // The gate every record passes: closed while the proxy checkpoints the app.

@@ -10,9 +10,11 @@
 #include <vector>
 
 #include "call.h"
+#include "callbacks.h"
 #include "custom.h"
 #include "functions.h"
 #include "handles.h"
+#include "kernel_params.h"
 #include "log.h"
 #include "wire/futex.h"
 #include "wire/opcodes.h"
@@ -20,18 +22,11 @@
 
 namespace sing::shim {
 thread_local bool t_in_host_function = false;
-}  // namespace sing::shim
-
-namespace sing::shim::custom {
-
-using namespace sing::wire;
-
-namespace {
 
 // Packs kernelParams (or the `extra` buffer) with the function's layout and
 // checks what a driver checks at launch time.  Returns the error the real
 // driver would return synchronously.
-CUresult prepare(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared, void** params,
+CUresult pack_kernel_params(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared, void** params,
                  void** extra, std::vector<uint8_t>* buf, bool* has_params) {
   if (!g_initialized.load(std::memory_order_acquire)) return CUDA_ERROR_NOT_INITIALIZED;
   if (!f) return CUDA_ERROR_INVALID_HANDLE;
@@ -69,12 +64,20 @@ CUresult prepare(CUfunction f, const unsigned grid[3], const unsigned block[3], 
   return CUDA_SUCCESS;
 }
 
+}  // namespace sing::shim
+
+namespace sing::shim::custom {
+
+using namespace sing::wire;
+
+namespace {
+
 CUresult send_launch(uint16_t op, CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared,
                      CUstream stream, const CUlaunchAttribute* attrs, unsigned num_attrs, void** params,
                      void** extra) {
   std::vector<uint8_t> buf;
   bool has_params = false;
-  CUresult r = prepare(f, grid, block, shared, params, extra, &buf, &has_params);
+  CUresult r = pack_kernel_params(f, grid, block, shared, params, extra, &buf, &has_params);
   if (r != CUDA_SUCCESS) return r;
   if (num_attrs > 32 || (num_attrs && !attrs)) return CUDA_ERROR_INVALID_VALUE;
   if ((r = check_handle(stream)) != CUDA_SUCCESS) return r;
@@ -203,6 +206,13 @@ class Callbacks {
       reinterpret_cast<CUhostFn>(slot->fn)(reinterpret_cast<void*>(slot->user_data));
     }
     t_in_host_function = false;
+    if (slot->kind == kUserObjectDestructor) {
+      // Posted fire-and-forget: the slot is free again now.
+      Connection* conn = Connection::get();
+      slot->state.store(kSlotFree, std::memory_order_release);
+      if (conn) futex_wake_all(&conn->segment()->cb_posted);
+      return;
+    }
     slot->state.store(kSlotDone, std::memory_order_release);
     futex_wake_all(&slot->state);
   }
@@ -216,7 +226,13 @@ class Callbacks {
   int idle_ = 0;
 };
 
-void ensure_callback_thread() { Callbacks::get().start(); }
+}  // namespace
+}  // namespace sing::shim::custom
+
+void sing::shim::ensure_callback_thread() { custom::Callbacks::get().start(); }
+
+namespace sing::shim::custom {
+namespace {
 
 template <uint16_t Op>
 CUresult host_fn(CUstream stream, uint64_t fn, void* data) {

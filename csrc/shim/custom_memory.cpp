@@ -9,8 +9,10 @@
 
 #include "call.h"
 #include "custom.h"
+#include "forward.h"
 #include "handles.h"
 #include "host_heap.h"
+#include "host_registry.h"
 #include "wire/control.h"
 #include "wire/futex.h"
 #include "wire/opcodes.h"
@@ -178,29 +180,114 @@ CUresult cuMemFreeHost(void* p) {
   return r;
 }
 
+// Managed memory lives in the shared host heap (the proxy registered it): it goes back there, the
+// proxy unregistering it (the host-block free, which synchronizes as cuMemFree does).  Anything
+// else is device memory the proxy owns.
+CUresult cuMemFree_v2(CUdeviceptr dptr) {
+  HostHeap::Block b;
+  void* p = reinterpret_cast<void*>(dptr);
+  if (dptr && HostHeap::get().lookup(p, 1, &b) && b.kind == HostHeap::kManaged) {
+    if (b.base != dptr) return CUDA_ERROR_INVALID_VALUE;
+    CUresult err;
+    if (!call_channel(kOp_cuMemFree_v2, &err)) return err;
+    CUresult r = host_block(kOp_cuMemFreeHost, p, b.size, b.kind, b.flags);
+    if (r == CUDA_SUCCESS) HostHeap::get().release(p, nullptr);
+    return r;
+  }
+  return Forward<kOp_cuMemFree_v2, decltype(::cuMemFree_v2)>::sync(dptr);
+}
+
 CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr* pdptr, void* p, unsigned int flags) {
   CUresult err;
   if (!call_channel(kOp_cuMemHostGetDevicePointer_v2, &err)) return err;
   if (!pdptr || flags != 0) return CUDA_ERROR_INVALID_VALUE;
   // Unified addressing: the device sees shared host memory at its address.
-  if (!HostHeap::get().lookup(p, 1, nullptr)) return CUDA_ERROR_INVALID_VALUE;
-  *pdptr = reinterpret_cast<CUdeviceptr>(p);
+  if (HostHeap::get().lookup(p, 1, nullptr)) {
+    *pdptr = reinterpret_cast<CUdeviceptr>(p);
+    return CUDA_SUCCESS;
+  }
+  if (!p || !HostRegistry::get().contains(reinterpret_cast<uint64_t>(p), 1)) return CUDA_ERROR_INVALID_VALUE;
+  // Registered memory: the proxy's driver answers.
+  Answer a = sync_call(kOp_cuMemHostGetDevicePointer_v2, [&](Writer& w) {
+    w.put<uint64_t>(reinterpret_cast<uint64_t>(p));
+    w.put<uint32_t>(flags);
+  });
+  if (a.result != CUDA_SUCCESS) return a.result;
+  Reader r = a.reader();
+  uint64_t d = r.get<uint64_t>();
+  if (!r.ok()) return CUDA_ERROR_UNKNOWN;
+  *pdptr = d;
   return CUDA_SUCCESS;
 }
 
 CUresult cuMemHostGetFlags(unsigned int* flags, void* p) {
   CUresult err;
   if (!call_channel(kOp_cuMemHostGetFlags, &err)) return err;
+  if (!flags || !p) return CUDA_ERROR_INVALID_VALUE;
   HostHeap::Block b;
-  if (!flags || !HostHeap::get().lookup(p, 1, &b) || b.kind != HostHeap::kPinned) return CUDA_ERROR_INVALID_VALUE;
-  *flags = b.flags;
+  if (HostHeap::get().lookup(p, 1, &b)) {
+    if (b.kind != HostHeap::kPinned) return CUDA_ERROR_INVALID_VALUE;
+    *flags = b.flags;
+    return CUDA_SUCCESS;
+  }
+  if (!HostRegistry::get().contains(reinterpret_cast<uint64_t>(p), 1)) return CUDA_ERROR_INVALID_VALUE;
+  Answer a = sync_call(kOp_cuMemHostGetFlags, [&](Writer& w) { w.put<uint64_t>(reinterpret_cast<uint64_t>(p)); });
+  if (a.result != CUDA_SUCCESS) return a.result;
+  Reader r = a.reader();
+  uint32_t f = r.get<uint32_t>();
+  if (!r.ok()) return CUDA_ERROR_UNKNOWN;
+  *flags = f;
   return CUDA_SUCCESS;
 }
 
-// The app's own pages are not visible to the proxy; registering them needs
-// remapping them onto shared memory (not done yet, see docs/proxy.md).
-CUresult cuMemHostRegister_v2(void*, size_t, unsigned int) { return CUDA_ERROR_NOT_SUPPORTED; }
-CUresult cuMemHostUnregister(void*) { return CUDA_ERROR_NOT_SUPPORTED; }
+// The app's own pages are moved onto memory shared with the proxy first
+// (host_registry.h), then the proxy registers them with its driver.
+CUresult cuMemHostRegister_v2(void* ptr, size_t bytes, unsigned int flags) {
+  CUresult err;
+  Channel* ch = call_channel(kOp_cuMemHostRegister_v2, &err);
+  if (!ch) return err;
+  const auto p = reinterpret_cast<uint64_t>(ptr);
+  constexpr unsigned kKnown = CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP |
+                              CU_MEMHOSTREGISTER_IOMEMORY | CU_MEMHOSTREGISTER_READ_ONLY;
+  if (!ptr || bytes == 0 || p + bytes < p || (flags & ~kKnown)) return CUDA_ERROR_INVALID_VALUE;
+  // I/O memory (a device's BAR mapped into the app) cannot be copied onto a memfd.
+  if (flags & CU_MEMHOSTREGISTER_IOMEMORY) return CUDA_ERROR_NOT_SUPPORTED;
+  Connection* conn = ch->connection();
+  if (conn->overlaps_device_range(p, bytes)) return CUDA_ERROR_INVALID_VALUE;
+  auto forward = [&] {
+    return sync_call(kOp_cuMemHostRegister_v2, [&](Writer& w) {
+             w.put<uint64_t>(p);
+             w.put<uint64_t>(bytes);
+             w.put<uint32_t>(flags);
+           }).result;
+  };
+  // Memory already shared with the proxy (pinned, managed): its driver answers.
+  if (HostHeap::get().in_range(ptr, bytes)) return forward();
+  // Partly shared already: remapping would cut the shared host range.
+  if (HostHeap::get().overlaps(ptr, bytes)) return CUDA_ERROR_INVALID_VALUE;
+  if (HostRegistry::get().overlaps(p, bytes)) return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+  CUresult r = HostRegistry::get().share(conn, p, bytes);
+  if (r != CUDA_SUCCESS) return r;
+  if ((r = forward()) != CUDA_SUCCESS) {
+    HostRegistry::get().rollback(conn, p, bytes);
+    return r;
+  }
+  HostRegistry::get().commit(p, bytes, flags);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemHostUnregister(void* ptr) {
+  CUresult err;
+  Channel* ch = call_channel(kOp_cuMemHostUnregister, &err);
+  if (!ch) return err;
+  if (!ptr) return CUDA_ERROR_INVALID_VALUE;
+  const auto p = reinterpret_cast<uint64_t>(ptr);
+  if (!HostRegistry::get().contains(p, 1)) return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+  CUresult r = sync_call(kOp_cuMemHostUnregister, [&](Writer& w) { w.put<uint64_t>(p); }).result;
+  if (r != CUDA_SUCCESS) return r;
+  HostRegistry::get().release(ch->connection(), p);
+  return CUDA_SUCCESS;
+}
 
 CUresult cuMemcpyHtoD_v2(CUdeviceptr d, const void* s, size_t n) { return htod<kOp_cuMemcpyHtoD_v2>(d, s, n, nullptr, false); }
 CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr d, const void* s, size_t n) {
@@ -229,6 +316,58 @@ CUresult cuMemcpyAsync(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) {
 }
 CUresult cuMemcpyAsync_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) {
   return uva<kOp_cuMemcpyAsync_ptsz>(d, s, n, st, true);
+}
+
+namespace {
+
+// A batch is its copies issued in order on the stream, each one the way cuMemcpyAsync issues it:
+// stream order satisfies every source access order a batch may ask for, and the copies keep the
+// pageable staging of single copies.  The arguments are checked as the driver checks them, first.
+template <uint16_t CopyOp>
+CUresult batch(CUdeviceptr* dsts, CUdeviceptr* srcs, size_t* sizes, size_t count, CUmemcpyAttributes* attrs,
+               size_t* attrs_idx, size_t num_attrs, size_t* fail_idx, CUstream stream, bool ptds) {
+  if (fail_idx) *fail_idx = SIZE_MAX;
+  CUresult err;
+  if (!call_channel(CopyOp, &err)) return err;
+  if (count == 0 || !dsts || !srcs || !sizes) return CUDA_ERROR_INVALID_VALUE;
+  if (num_attrs == 0 || !attrs || !attrs_idx || attrs_idx[0] != 0) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t i = 1; i < num_attrs; ++i)
+    if (attrs_idx[i] <= attrs_idx[i - 1] || attrs_idx[i] >= count) return CUDA_ERROR_INVALID_VALUE;
+  // The legacy stream cannot carry a batch.
+  if (stream == CU_STREAM_LEGACY || (!stream && !ptds)) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t i = 0; i < count; ++i) {
+    if (sizes[i] && (!dsts[i] || !srcs[i])) {
+      if (fail_idx) *fail_idx = i;
+      return CUDA_ERROR_INVALID_VALUE;
+    }
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (!sizes[i]) continue;
+    if (CUresult r = uva<CopyOp>(dsts[i], srcs[i], sizes[i], stream, true); r != CUDA_SUCCESS) {
+      if (fail_idx) *fail_idx = i;
+      return r;
+    }
+  }
+  return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+CUresult cuMemcpyBatchAsync(CUdeviceptr* d, CUdeviceptr* s, size_t* n, size_t count, CUmemcpyAttributes* a,
+                            size_t* ai, size_t na, size_t* fail, CUstream st) {
+  return batch<kOp_cuMemcpyAsync>(d, s, n, count, a, ai, na, fail, st, false);
+}
+CUresult cuMemcpyBatchAsync_ptsz(CUdeviceptr* d, CUdeviceptr* s, size_t* n, size_t count, CUmemcpyAttributes* a,
+                                 size_t* ai, size_t na, size_t* fail, CUstream st) {
+  return batch<kOp_cuMemcpyAsync_ptsz>(d, s, n, count, a, ai, na, fail, st, true);
+}
+CUresult cuMemcpyBatchAsync_v2(CUdeviceptr* d, CUdeviceptr* s, size_t* n, size_t count, CUmemcpyAttributes* a,
+                               size_t* ai, size_t na, CUstream st) {
+  return batch<kOp_cuMemcpyAsync>(d, s, n, count, a, ai, na, nullptr, st, false);
+}
+CUresult cuMemcpyBatchAsync_v2_ptsz(CUdeviceptr* d, CUdeviceptr* s, size_t* n, size_t count, CUmemcpyAttributes* a,
+                                    size_t* ai, size_t na, CUstream st) {
+  return batch<kOp_cuMemcpyAsync_ptsz>(d, s, n, count, a, ai, na, nullptr, st, true);
 }
 
 }  // namespace sing::shim::custom

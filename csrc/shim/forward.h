@@ -50,7 +50,8 @@ inline CUresult check_arg(T v) {
 // Entry points that end the life of their first handle argument.
 inline constexpr bool destroys_first_handle(uint16_t op) {
   return wire::kDriverOpPolicy[op] == wire::Policy::DESTROY || op == wire::kOp_cuCtxDestroy_v2 ||
-         op == wire::kOp_cuMemPoolDestroy || op == wire::kOp_cuModuleUnload || op == wire::kOp_cuLibraryUnload;
+         op == wire::kOp_cuMemPoolDestroy || op == wire::kOp_cuModuleUnload || op == wire::kOp_cuLibraryUnload ||
+         op == wire::kOp_cuGraphDestroy || op == wire::kOp_cuGraphExecDestroy || op == wire::kOp_cuGraphDestroyNode;
 }
 
 template <class T, class... Rest>

@@ -30,6 +30,10 @@ class HostHeap {
   bool release(const void* p, Block* out);
   // The block containing [p, p+n), if any.
   bool lookup(const void* p, size_t n, Block* out) const;
+  bool overlaps(const void* p, size_t n) const {
+    auto a = reinterpret_cast<uint64_t>(p);
+    return a < base_ + size_ && a + n > base_;
+  }
   bool in_range(const void* p, size_t n) const {
     auto a = reinterpret_cast<uint64_t>(p);
     return a >= base_ && a + n >= a && a + n <= base_ + size_;

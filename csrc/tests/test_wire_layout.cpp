@@ -5,7 +5,10 @@
 
 #include <cstddef>
 
+#include "driver_api.h"
+
 #include "wire/control.h"
+#include "wire/graph.h"
 #include "wire/layout.h"
 #include "wire/payloads.h"
 
@@ -45,6 +48,7 @@ TEST(WireLayout, Segment) {
   EXPECT_EQ(offsetof(SegmentHeader, cb_posted), 256u);
   EXPECT_EQ(offsetof(SegmentHeader, cb), 320u);
   EXPECT_EQ(sizeof(CallbackSlot), 64u);
+  EXPECT_EQ(uint32_t(kUserObjectDestructor), 2u);
   EXPECT_EQ(offsetof(CallbackSlot, state), 32u);
   EXPECT_EQ(sizeof(SegmentHeader), 20480u);
   EXPECT_EQ(segment_bytes(), sizeof(SegmentHeader) + uint64_t(kMaxChannels) * sizeof(Channel));
@@ -66,4 +70,32 @@ TEST(WireLayout, ControlMessages) {
   EXPECT_EQ(sizeof(Welcome), 160u);
   EXPECT_EQ(sizeof(OpenChannel), 8u);
   EXPECT_EQ(sizeof(ChannelOpened), 8u);
+  EXPECT_EQ(sizeof(ShareHost), 24u);
+  EXPECT_EQ(offsetof(ShareHost, addr), 8u);
+  EXPECT_EQ(sizeof(HostShared), 8u);
+  EXPECT_EQ(uint32_t(MsgType::ShareHost), 5u);
+  EXPECT_EQ(uint32_t(MsgType::UnshareHost), 6u);
+  EXPECT_EQ(uint32_t(MsgType::HostShared), 7u);
+}
+
+TEST(WireLayout, GraphRecords) {
+  EXPECT_EQ(sizeof(GraphNodeAdd), 16u);
+  EXPECT_EQ(sizeof(KernelNodeParams), 56u);
+  EXPECT_EQ(offsetof(KernelNodeParams, grid), 16u);
+  EXPECT_EQ(offsetof(KernelNodeParams, shared_bytes), 40u);
+  EXPECT_EQ(offsetof(KernelNodeParams, has_params), 48u);
+  EXPECT_EQ(sizeof(HostNodeParams), 16u);
+  EXPECT_EQ(sizeof(MemAllocNodeRequest), 16u);
+  EXPECT_EQ(sizeof(ListRequest), 24u);
+  EXPECT_EQ(offsetof(ListRequest, arrays), 16u);
+  EXPECT_EQ(sizeof(ListAnswer), 16u);
+  EXPECT_EQ(sizeof(CaptureInfo), 32u);
+  EXPECT_EQ(offsetof(CaptureInfo, graph), 16u);
+  EXPECT_EQ(kMaxGraphIds, 16384u);
+  // Vendor structs sent as they are: their ABI is fixed by the driver API.
+  EXPECT_EQ(sizeof(CUDA_MEMSET_NODE_PARAMS), 40u);
+  EXPECT_EQ(sizeof(CUDA_MEMCPY3D), 200u);
+  EXPECT_EQ(sizeof(CUmemPoolProps), 88u);
+  EXPECT_EQ(sizeof(CUmemAccessDesc), 12u);
+  EXPECT_EQ(sizeof(CUgraphEdgeData), 8u);
 }

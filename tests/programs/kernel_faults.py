@@ -1,6 +1,9 @@
 """Kernel faults are sticky: after an illegal address (or misaligned access,
 trap, failed assert) every later call on the context returns the error, as
 on a GPU, until the context is reset; other contexts are unaffected."""
+import ctypes
+import threading
+
 import numpy as np
 from cuda.bindings import driver as cu
 
@@ -32,8 +35,17 @@ def setup():
             for name in ("poke", "poke_misaligned", "trapper", "asserter", "fill")}
 
 
-def launch(f, *args, threads=1, stream=0):
-    vals = [np.array([a], dtype=np.uint64 if isinstance(a, int) and a > 1 << 31 else np.int32) for a in args]
+def u64(v):
+    return np.array([v], dtype=np.uint64)
+
+
+def i32(v):
+    return np.array([v], dtype=np.int32)
+
+
+def launch(f, *vals, threads=1, stream=0):
+    """Launches f with the given typed argument arrays (u64 / i32: the kernel's parameter types)."""
+    args = vals
     ptrs = np.array([v.ctypes.data for v in vals], dtype=np.uint64)
     return cu.cuLaunchKernel(f, 1, 1, 1, threads, 1, 1, 0, stream, ptrs.ctypes.data if args else 0, 0)
 
@@ -58,20 +70,20 @@ for what, addr in (("past the end", int(buf) + 256), ("freed", None), ("unmapped
         tmp = check(cu.cuMemAlloc(256))
         check(cu.cuMemFree(tmp))
         addr = int(tmp)
-    check(launch(k["poke"], addr, 5))  # the launch itself succeeds: the fault is asynchronous
+    check(launch(k["poke"], u64(addr), i32(5)))  # the launch itself succeeds: the fault is asynchronous
     expect_sticky(E.CUDA_ERROR_ILLEGAL_ADDRESS, what)
     seen[what] = "ILLEGAL_ADDRESS"
     k = setup()
 
 # Host memory the driver does not know is not device-accessible either.
 host = np.zeros(16, np.int32)
-check(launch(k["poke"], host.ctypes.data, 9))
+check(launch(k["poke"], u64(host.ctypes.data), i32(9)))
 expect_sticky(E.CUDA_ERROR_ILLEGAL_ADDRESS, "pageable host memory")
 require(host[0] == 0, "the kernel did not touch pageable memory")
 
 k = setup()
 buf = check(cu.cuMemAlloc(256))
-check(launch(k["poke_misaligned"], int(buf)))
+check(launch(k["poke_misaligned"], u64(int(buf))))
 expect_sticky(E.CUDA_ERROR_MISALIGNED_ADDRESS, "misaligned")
 
 k = setup()
@@ -79,9 +91,9 @@ check(launch(k["trapper"]))
 expect_sticky(E.CUDA_ERROR_LAUNCH_FAILED, "trap")
 
 k = setup()
-check(launch(k["asserter"], 42))
+check(launch(k["asserter"], i32(42)))
 check(cu.cuCtxSynchronize())  # a passing assert is no fault
-check(launch(k["asserter"], 7))
+check(launch(k["asserter"], i32(7)))
 expect_sticky(E.CUDA_ERROR_ASSERT, "assert")
 
 # Work queued behind the faulting kernel does not run; a second context is unaffected.
@@ -93,11 +105,18 @@ kk = setup()
 obuf = check(cu.cuMemAlloc(4 * 32))
 check(cu.cuCtxPopCurrent())  # back to the primary context
 s = check(cu.cuStreamCreate(0))
-check(launch(k["poke"], 0x100, 1, stream=s))
-check(launch(k["fill"], int(out), 3, threads=32, stream=s))
+# Hold the stream so both launches are queued before the first one faults
+# (a launch made after the fault would itself return the sticky error).
+gate = threading.Event()
+HOSTFN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+wait_gate = HOSTFN(lambda _: gate.wait())
+check(cu.cuLaunchHostFunc(s, ctypes.cast(wait_gate, ctypes.c_void_p).value, 0))
+check(launch(k["poke"], u64(0x100), i32(1), stream=s))
+check(launch(k["fill"], u64(int(out)), i32(3), threads=32, stream=s))
+gate.set()
 expect(E.CUDA_ERROR_ILLEGAL_ADDRESS, cu.cuStreamSynchronize(s), "stream sync reports the fault")
 check(cu.cuCtxPushCurrent(other))
-check(launch(kk["fill"], int(obuf), 4, threads=32))
+check(launch(kk["fill"], u64(int(obuf)), i32(4), threads=32))
 res = np.empty(32, np.int32)
 check(cu.cuMemcpyDtoH(res, obuf, res.nbytes))
 require((res == 4).all(), "another context keeps working")
@@ -106,7 +125,7 @@ expect(E.CUDA_ERROR_ILLEGAL_ADDRESS, cu.cuMemcpyDtoH(res, out, res.nbytes), "pri
 check(cu.cuDevicePrimaryCtxReset(dev))
 k = setup()
 out = check(cu.cuMemAlloc(4 * 32))
-check(launch(k["fill"], int(out), 6, threads=32))
+check(launch(k["fill"], u64(int(out)), i32(6), threads=32))
 check(cu.cuMemcpyDtoH(res, out, res.nbytes))
 require((res == 6).all(), "after reset the context works again")
 result(faults=seen)

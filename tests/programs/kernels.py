@@ -220,6 +220,12 @@ require(check(cu.cuModuleGetFunctionCount(lmod)) == 5, "library module")
 check(cu.cuLibraryUnload(lib))
 expect(E.CUDA_ERROR_INVALID_HANDLE, cu.cuKernelGetFunction(k), "kernel of an unloaded library")
 
+# No current context: a launch on the default stream has nothing to run in.
+check(cu.cuCtxPopCurrent())
+expect(E.CUDA_ERROR_INVALID_CONTEXT, cu.cuLaunchKernel(saxpy, 1, 1, 1, 32, 1, 1, 0, 0, params.ctypes.data, 0),
+       "launch without a current context")
+check(cu.cuCtxPushCurrent(ctx))
+
 check(cu.cuModuleUnload(mod_nonul))
 expect(E.CUDA_ERROR_INVALID_HANDLE, cu.cuModuleGetFunction(mod_nonul, b"saxpy"), "unloaded module")
 check(cu.cuCtxSynchronize())

@@ -165,18 +165,6 @@ for i in range(1024):
 check(cu.cuMemcpyDtoH(b[:1024], m, 4096))
 require(np.array_equal(b[:1024], np.arange(1024, dtype=np.float32) * 0.5), "managed memory read as device memory")
 require(check(cu.cuPointerGetAttribute(P.CU_POINTER_ATTRIBUTE_IS_MANAGED, m)) is True, "is managed")
-loc = cu.CUmemLocation()
-loc.type = cu.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE
-loc.id = 0
-check(cu.cuMemAdvise(m, 4096, cu.CUmem_advise.CU_MEM_ADVISE_SET_READ_MOSTLY, loc))
-check(cu.cuMemAdvise(m, 4096, cu.CUmem_advise.CU_MEM_ADVISE_SET_PREFERRED_LOCATION, loc))
-check(cu.cuMemPrefetchAsync(m, 4096, loc, 0, 0))
-rm = check(cu.cuMemRangeGetAttribute(4, cu.CUmem_range_attribute.CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY, m, 4096))
-require(rm == 1, f"read-mostly range attribute {rm}")
-pl = check(cu.cuMemRangeGetAttribute(4, cu.CUmem_range_attribute.CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION, m, 4096))
-require(pl == 0, f"preferred location {pl}")
-expect(E.CUDA_ERROR_INVALID_VALUE, cu.cuMemAdvise(d_a, 64, cu.CUmem_advise.CU_MEM_ADVISE_SET_READ_MOSTLY, loc),
-       "advice on non-managed memory")
 check(cu.cuMemFree(m))
 
 # --- pointer attributes of device memory --------------------------------------------------------
@@ -196,6 +184,22 @@ expect(E.CUDA_ERROR_INVALID_VALUE, cu.cuPointerGetAttribute(P.CU_POINTER_ATTRIBU
 attrs = [P.CU_POINTER_ATTRIBUTE_MEMORY_TYPE, P.CU_POINTER_ATTRIBUTE_IS_MANAGED, P.CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL]
 vals = check(cu.cuPointerGetAttributes(len(attrs), attrs, a.ctypes.data))
 require(vals[0] == 0 and vals[1] is False, f"plural form answers for pageable memory: {vals}")
+
+# --- batched copies -----------------------------------------------------------------------------
+bs = check(cu.cuStreamCreate(cu.CUstream_flags.CU_STREAM_NON_BLOCKING))
+parts = [np.full(256, k, np.uint32) for k in range(4)]
+dst = check(cu.cuMemAlloc(4 * 256 * 4))
+attr = cu.CUmemcpyAttributes()
+attr.srcAccessOrder = cu.CUmemcpySrcAccessOrder.CU_MEMCPY_SRC_ACCESS_ORDER_STREAM
+check(cu.cuMemcpyBatchAsync([cu.CUdeviceptr(int(dst) + 1024 * k) for k in range(4)],
+                            [cu.CUdeviceptr(p.ctypes.data) for p in parts],
+                            [1024] * 4, 4, [attr], [0], 1, bs))
+gathered = np.empty(1024, np.uint32)
+check(cu.cuMemcpyDtoHAsync(gathered, dst, gathered.nbytes, bs))
+require(np.array_equal(gathered, np.repeat(np.arange(4, dtype=np.uint32), 256)), "cuMemcpyBatchAsync")
+expect(E.CUDA_ERROR_INVALID_VALUE,
+       cu.cuMemcpyBatchAsync([dst], [cu.CUdeviceptr(parts[0].ctypes.data)], [1024], 1, [attr], [0], 1, 0),
+       "batches are not for the legacy stream")
 
 check(cu.cuMemsetD32(d_b, 0, n))
 check(cu.cuCtxSynchronize())

@@ -3,7 +3,7 @@ answers one JSON line per command on stdout, so a test can act on the app,
 the proxy or both between steps.
 
 Commands: alloc MIB | fill PTR BYTE MIB | read PTR MIB | info | sync | stream |
-          hostfn SECONDS | wait_stream | exit
+          hostfn SECONDS | wait_stream | graph PTR MIB | use_graph GRAPH NODE | exit
 """
 import ctypes
 import json
@@ -60,6 +60,20 @@ def main():
             keep.append(cb)
             fn = cu.CUhostFn(ctypes.cast(cb, ctypes.c_void_p).value)
             out["result"] = result(cu.cuLaunchHostFunc(stream, fn, 0))
+        elif cmd == "graph":  # a graph with one node, and a memset node on memory at PTR (MIB)
+            g = cu.cuGraphCreate(0)[1]
+            node = cu.cuGraphAddEmptyNode(g, None, 0)[1]
+            ms = cu.CUDA_MEMSET_NODE_PARAMS()
+            ms.dst, ms.value, ms.elementSize, ms.width, ms.height = int(args[0]), 1, 1, int(args[1]) << 20, 1
+            r = cu.cuGraphAddMemsetNode(g, None, 0, ms, 0)
+            out.update(result=result(r), graph=int(g), node=int(node))
+        elif cmd == "use_graph":  # another app's graph and node ids
+            g, node = cu.CUgraph(int(args[0])), cu.CUgraphNode(int(args[1]))
+            # Ids are per app: this app's own objects could have the same values,
+            # so nothing is created here before the foreign ids are tried.
+            out.update(type=result(cu.cuGraphNodeGetType(node)), nodes=result(cu.cuGraphGetNodes(g, 0)),
+                       add=result(cu.cuGraphAddEmptyNode(g, None, 0)))
+            out["dep"] = result(cu.cuGraphAddEmptyNode(cu.cuGraphCreate(0)[1], [node], 1))
         elif cmd == "wait_stream":
             out["result"] = result(cu.cuStreamSynchronize(stream))
         elif cmd == "exit":

@@ -170,6 +170,16 @@ check(cu.cuStreamSynchronize(s1))
 require(fl[1] == 42, "stream write value")
 expect(E.CUDA_ERROR_INVALID_VALUE, cu.cuStreamWriteValue32(s1, int(flag) + 1, 1, 0), "misaligned write value")
 
+# --- context-wide events ---------------------------------------------------------------------------
+gate6 = threading.Event()
+check(cu.cuLaunchHostFunc(s2, wait_for(gate6), 0))  # non-blocking stream: covered by cuCtxRecordEvent too
+cev = check(cu.cuEventCreate(0))
+check(cu.cuCtxRecordEvent(ctx, cev))
+time.sleep(0.02)
+require(cu.cuEventQuery(cev)[0] == E.CUDA_ERROR_NOT_READY, "context event waits for every stream")
+gate6.set()
+check(cu.cuEventSynchronize(cev))
+
 # --- stream attributes and destroy --------------------------------------------------------------
 A = cu.CUstreamAttrID
 v = cu.CUstreamAttrValue()

@@ -21,8 +21,11 @@ enum class MsgType : uint32_t {
   Welcome = 2,
   OpenChannel = 3,
   ChannelOpened = 4,
-  Manage = 5,       // from a job's supervisor (checkpoints)
-  ManageReply = 6,
+  ShareHost = 5,    // a memfd of the app's registered pages, to map at the same address
+  UnshareHost = 6,  // those pages are no longer registered: unmap them
+  HostShared = 7,   // the answer to either
+  Manage = 8,       // from a job's supervisor (checkpoints)
+  ManageReply = 9,
 };
 
 struct Hello {
@@ -54,6 +57,20 @@ struct OpenChannel {
 
 struct ChannelOpened {
   MsgType type = MsgType::ChannelOpened;
+  int32_t result;
+};
+
+// cuMemHostRegister of the app's own memory: the shim has moved the pages
+// [addr, addr + bytes) onto a memfd (attached to ShareHost), so the proxy can
+// map the same pages at the same address.  Page-aligned.
+struct ShareHost {
+  MsgType type = MsgType::ShareHost;
+  uint32_t reserved = 0;
+  uint64_t addr, bytes;
+};
+
+struct HostShared {
+  MsgType type = MsgType::HostShared;
   int32_t result;
 };
 

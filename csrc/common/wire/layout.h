@@ -73,7 +73,9 @@ struct alignas(4096) Channel {
 // app to run.  The stream that reached it waits until the app marks it done;
 // callbacks of different streams run concurrently, as on a real driver.
 enum CallbackState : uint32_t { kSlotFree = 0, kSlotPosted = 1, kSlotTaken = 2, kSlotDone = 3 };
-enum CallbackKind : uint32_t { kHostFn = 0, kStreamCallback = 1 };
+// kUserObjectDestructor: nobody waits for it; the app frees the slot itself
+// (state back to kSlotFree) once the destructor has run.
+enum CallbackKind : uint32_t { kHostFn = 0, kStreamCallback = 1, kUserObjectDestructor = 2 };
 struct alignas(64) CallbackSlot {
   uint64_t fn;          // in the app's address space
   uint64_t user_data;
