@@ -12,10 +12,16 @@ from pathlib import Path
 
 from singularity_proxy.errors import SingularityError
 
-MSG_MANAGE, MSG_MANAGE_REPLY = 5, 6
-OP_CHECKPOINT, OP_RESUME, OP_RELEASE, OP_RESTORE, OP_STATUS = 1, 2, 3, 4, 5
-_MANAGE = struct.Struct("<II64s512s512s")
-_REPLY = struct.Struct("<Ii4QQd512s")
+from singularity_proxy._core import control as _wire
+
+# Numbers and sizes from wire/control.h itself (through _core); the layouts below must match it.
+MSG_MANAGE, MSG_MANAGE_REPLY = _wire.MSG_MANAGE, _wire.MSG_MANAGE_REPLY
+OP_CHECKPOINT, OP_RESUME, OP_RELEASE = _wire.OP_CHECKPOINT, _wire.OP_RESUME, _wire.OP_RELEASE
+OP_RESTORE, OP_STATUS = _wire.OP_RESTORE, _wire.OP_STATUS
+_MANAGE = struct.Struct(f"<II{_wire.JOB_BYTES}s{_wire.PATH_BYTES}s{_wire.PATH_BYTES}s")
+_REPLY = struct.Struct(f"<Ii4QQd{_wire.MESSAGE_BYTES}s")
+if (_MANAGE.size, _REPLY.size) != (_wire.MANAGE_SIZE, _wire.MANAGE_REPLY_SIZE):
+    raise ImportError("proxy_control.py does not match wire/control.h: rebuild the package")
 
 
 class ProxyError(SingularityError):

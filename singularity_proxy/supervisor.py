@@ -42,6 +42,7 @@ class Supervisor:
         self.record = JobRecord(name=self.name, state="starting", device=device, supervisor_pid=os.getpid(),
                                 command=command)
         self._stop = False
+        self.shell_job = False
 
     # --- lifecycle ------------------------------------------------------
     def _env(self, device: str) -> dict[str, str]:
@@ -89,7 +90,11 @@ class Supervisor:
                 self.restore(restore_from, self.device, lambda e: None)
             else:
                 self._start_proxy(self.device)
-                self.app_proc = subprocess.Popen(self.command, env=self._env(self.device))
+                # Without a terminal the app leads its own session, which CRIU dumps whole; with one
+                # it stays in the terminal's session and CRIU treats it as a shell job.
+                self.shell_job = any(os.isatty(fd) for fd in (0, 1, 2))
+                self.app_proc = subprocess.Popen(self.command, env=self._env(self.device),
+                                                 start_new_session=not self.shell_job)
                 self.app_pid = self.app_proc.pid
                 self._set_state("running")
             while self.exit_code is None and not self._stop:
@@ -187,7 +192,7 @@ class Supervisor:
         progress({"phase": "device", "state": "done", "bytes": reply.bytes, "written": reply.bytes_written})
         progress({"phase": "cpu", "state": "start"})
         try:
-            criu.dump(self.app_pid, staging / "criu", leave_running=leave_running)
+            criu.dump(self.app_pid, staging / "criu", leave_running=leave_running, shell_job=self.shell_job)
         except SingularityError:
             # CRIU leaves the app running on failure: it reattaches, nothing lost.
             manage(proxy_socket(self.name), OP_RESUME, self.name)
@@ -202,7 +207,8 @@ class Supervisor:
             self.exit_code = None
             manage(proxy_socket(self.name), OP_RELEASE, self.name)
         manifest = image_dir.commit(image, ckpt, {
-            "job": self.name, "device": self.device, "stdio": stdio, "command": self.command,
+            "job": self.name, "device": self.device, "stdio": stdio, "shell_job": self.shell_job,
+            "command": self.command,
             "device_bytes": reply.bytes, "device_bytes_written": reply.bytes_written,
             "chunks": reply.chunks, "chunks_written": reply.chunks_written})
         t3 = time.monotonic()
@@ -236,9 +242,10 @@ class Supervisor:
         t1 = time.monotonic()
         progress({"phase": "device", "state": "done"})
         progress({"phase": "cpu", "state": "start"})
-        inherit = [f"fd[{fd}]:{key}" for fd, key in manifest.get("stdio", {}).items()]
+        self.shell_job = bool(manifest.get("shell_job", False))
         try:
-            self.app_pid = criu.restore(ckpt / "criu", inherit=inherit, pidfile=ckpt / "restored.pid")
+            self.app_pid = criu.restore(ckpt / "criu", stdio={int(k): v for k, v in manifest.get("stdio", {}).items()},
+                                        shell_job=self.shell_job, pidfile=ckpt / "restored.pid")
         except SingularityError:
             manage(proxy_socket(self.name), OP_RELEASE, self.name)
             self._set_state("checkpointed")

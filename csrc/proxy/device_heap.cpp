@@ -417,7 +417,8 @@ CUresult DeviceHeap::load(const State& st, std::string& error) {
     slabs_[s.va] = std::move(slab);
   }
   for (auto& a : st.allocs) {
-    Alloc al{a.bytes, a.slab, 0, a.mapped, a.device, a.context, a.pool};
+    // Buffer ids are issued afresh (unique again, not the same numbers).
+    Alloc al{a.bytes, a.slab, 0, a.mapped, a.device, a.context, a.pool, next_id_++};
     if (!a.slab) {
       CUresult r = remap(a.va, a.mapped, a.device, a.pool, &al.handle);
       if (r != CUDA_SUCCESS) {

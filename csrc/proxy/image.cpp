@@ -205,6 +205,7 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
     for (auto& [ptr, b] : c.host_blocks) blocks.push_back({{"ptr", ptr}, {"bytes", b.bytes}, {"kind", b.kind}, {"flags", b.flags}});
     m["app_vmm"] = {{"allocations", allocs}, {"mappings", maps}, {"access", access}};
     m["host_blocks"] = blocks;
+    m["memory"] = memory;
 
     // Modules and libraries in the order they were loaded (ids grow).
     json images = json::array();
