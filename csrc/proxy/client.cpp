@@ -392,6 +392,8 @@ void Worker::handle(const wire::RecordHeader* rec) {
 void Worker::respond(uint64_t ticket, CUresult r, uint32_t length) {
   ch_->result = int32_t(r);
   ch_->response_length = length;
+  CUcontext current = nullptr;
+  ch_->has_context = BACKEND(cuCtxGetCurrent)(&current) == CUDA_SUCCESS && current;
   ch_->done_seq.store(uint32_t(ticket), std::memory_order_seq_cst);
   if (ch_->app_sleeping.load(std::memory_order_seq_cst)) wire::futex_wake_all(&ch_->done_seq);
 }

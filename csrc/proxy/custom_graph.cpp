@@ -176,6 +176,7 @@ CUresult change_edges(Call& c) {
   CUresult r = decode_id(c, &g);
   const uint64_t n = c.in.get<uint64_t>();
   const bool has_data = c.in.get<uint32_t>() != 0;
+  if (n > wire::kMaxGraphIds) return CUDA_ERROR_INVALID_VALUE;  // before anything is sized by it
   std::vector<CUgraphNode> from, to;
   CUresult e1 = decode_ids(c, n, &from);
   CUresult e2 = decode_ids(c, n, &to);

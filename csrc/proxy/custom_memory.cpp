@@ -19,7 +19,7 @@ CUresult cuMemAlloc_v2(Call& c) {
   if (!dptr.present) return CUDA_ERROR_INVALID_VALUE;
   if ((r = capture_permits_unsafe_call()) != CUDA_SUCCESS) return r;
   CUdevice dev;
-  if ((r = current_device(&dev)) != CUDA_SUCCESS) return r;
+  if ((r = current_device(&dev)) != CUDA_SUCCESS || (r = sticky_error()) != CUDA_SUCCESS) return r;
   reclaim_pending_frees(c.client);
   uint64_t p = 0;
   if ((r = c.client.heap.alloc(bytes.v, dev, current_context(c.client), &p)) != CUDA_SUCCESS) return r;

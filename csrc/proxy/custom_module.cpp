@@ -44,6 +44,11 @@ CUresult read_image(Call& c, LoadedImage* img) {
     if (!q) return CUDA_ERROR_INVALID_VALUE;
     img->owned.assign(q, q + img->req.bytes);
   }
+  if (img->owned.empty()) return CUDA_ERROR_INVALID_VALUE;
+  // A driver sizes PTX text by its terminating NUL: an image sent without one
+  // (hostile or truncated) must not have the backend read past the buffer.
+  // Binary images are sized by their headers; the extra byte is inert.
+  img->owned.push_back(0);
   return CUDA_SUCCESS;
 }
 

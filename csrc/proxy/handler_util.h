@@ -28,6 +28,14 @@ void encode_all(Call& c, Arg<A>&... args) {
 // The device of the calling app thread's current context.
 inline CUresult current_device(CUdevice* dev) { return BACKEND(cuCtxGetDevice)(dev); }
 
+// The current context's sticky error (a kernel fault), which every call of the
+// app then returns: calls answered from proxy state (allocations carved from a
+// mapping already there) ask the backend with a cheap query first.
+inline CUresult sticky_error() {
+  size_t v;
+  return BACKEND(cuCtxGetLimit)(&v, CU_LIMIT_STACK_SIZE);
+}
+
 // The app's id of the calling thread's current context (0 if none).
 inline uint64_t current_context(Client& c) {
   CUcontext ctx = nullptr;

@@ -252,8 +252,16 @@ bool Connection::proxy_alive() {
   if (detached_.load(std::memory_order_acquire)) return true;  // waiting for a reattach: not lost
   pollfd p{control_fd(), POLLIN, 0};
   int r = poll(&p, 1, 0);
-  // The proxy never sends unprompted: anything readable here is EOF.
-  if (r > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN))) {
+  if (r <= 0) return true;
+  bool gone = p.revents & (POLLHUP | POLLERR | POLLNVAL);
+  if (!gone && (p.revents & POLLIN)) {
+    // Readable is either EOF or the answer another thread is about to read
+    // (a channel opened, host pages shared): only a peek tells them apart.
+    char b;
+    ssize_t n = recv(control_fd_, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  }
+  if (gone) {
     mark_lost();
     return false;
   }
@@ -393,7 +401,10 @@ void Channel::publish() {
 CUresult Channel::wait() {
   const uint32_t want = last_ticket_;
   for (int i = 0; i < kSpinIterations; ++i) {
-    if (ch_->done_seq.load(std::memory_order_acquire) == want) return CUresult(ch_->result);
+    if (ch_->done_seq.load(std::memory_order_acquire) == want) {
+      has_context_ = ch_->has_context;
+      return CUresult(ch_->result);
+    }
     wire::cpu_relax();
   }
   for (;;) {
@@ -408,6 +419,7 @@ CUresult Channel::wait() {
     }
   }
   ch_->app_sleeping.store(0, std::memory_order_relaxed);
+  has_context_ = ch_->has_context;
   return CUresult(ch_->result);
 }
 

@@ -114,6 +114,9 @@ class Channel {
   void publish();
   // Waits for the answer to the last published sync record.
   CUresult wait();
+  // This thread has a current context (as of the last answered call; a new
+  // thread has none).  Contexts change only through sync calls on it.
+  bool has_context() const { return has_context_; }
 
   // The answer to the last sync record has arrived.
   bool answered() const { return ch_->done_seq.load(std::memory_order_acquire) == last_ticket_; }
@@ -136,6 +139,7 @@ class Channel {
   wire::RingProducer ring_;
   CUresult failure_ = CUDA_SUCCESS;
   uint32_t last_ticket_ = 0;
+  bool has_context_ = false;
 };
 
 // For code that asks "is the app connected and initialised": the flag

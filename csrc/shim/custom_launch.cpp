@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "call.h"
+#include "forward.h"
 #include "callbacks.h"
 #include "custom.h"
 #include "functions.h"
@@ -81,6 +82,8 @@ CUresult send_launch(uint16_t op, CUfunction f, const unsigned grid[3], const un
   if (r != CUDA_SUCCESS) return r;
   if (num_attrs > 32 || (num_attrs && !attrs)) return CUDA_ERROR_INVALID_VALUE;
   if ((r = check_handle(stream)) != CUDA_SUCCESS) return r;
+  if (Channel* ch = call_channel(op, &r); !ch) return r;
+  else if (lacks_context(ch, stream)) return CUDA_ERROR_INVALID_CONTEXT;
   LaunchRequest req{};
   req.function = reinterpret_cast<uint64_t>(f);
   std::memcpy(req.grid, grid, sizeof(req.grid));

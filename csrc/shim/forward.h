@@ -5,6 +5,7 @@
 #pragma once
 #include <cstring>
 #include <tuple>
+#include <type_traits>
 
 #include "connection.h"
 #include "handles.h"
@@ -130,6 +131,24 @@ SHIM_ALIGN_CHECK(cuStreamWaitValue64_v2, 8)
 SHIM_ALIGN_CHECK(cuStreamWaitValue64_v2_ptsz, 8)
 #undef SHIM_ALIGN_CHECK
 
+// A stream argument naming a default stream (legacy or per-thread), which only
+// a current context has.
+template <class T>
+inline constexpr bool is_stream_v = std::is_same_v<T, CUstream>;
+template <class T>
+inline bool default_stream_arg(T v) {
+  if constexpr (is_stream_v<T>) return v == nullptr || v == CU_STREAM_LEGACY || v == CU_STREAM_PER_THREAD;
+  return false;
+}
+// Work with no context to run in: refused at the call (as the driver does),
+// not reported later.
+template <class... A>
+inline bool lacks_context(const Channel* ch, A... a) {
+  if (ch->has_context()) return false;
+  constexpr bool has_stream = (is_stream_v<A> || ...);
+  return !has_stream || (default_stream_arg(a) || ...);
+}
+
 template <uint16_t Op, class Sig>
 struct Forward;
 
@@ -175,6 +194,7 @@ struct Forward<Op, CUresult(A...)> {
     ((bad == CUDA_SUCCESS ? (bad = check_arg(a)) : bad), ...);
     if (bad == CUDA_SUCCESS) bad = AsyncCheck<Op>::check(a...);
     if (bad != CUDA_SUCCESS) return bad;
+    if (lacks_context(ch, a...)) return CUDA_ERROR_INVALID_CONTEXT;
     wire::Writer sizer;
     (encode_arg(sizer, a), ...);
     if (sizer.size() > wire::kMaxRecordBytes) return CUDA_ERROR_INVALID_VALUE;

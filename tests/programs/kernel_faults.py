@@ -1,6 +1,7 @@
 """Kernel faults are sticky: after an illegal address (or misaligned access,
 trap, failed assert) every later call on the context returns the error, as
 on a GPU, until the context is reset; other contexts are unaffected."""
+import os
 import ctypes
 import threading
 
@@ -64,7 +65,13 @@ seen = {}
 k = setup()
 buf = check(cu.cuMemAlloc(256))
 # A write one past the end of an allocation, then into freed memory, then into unknown memory.
-for what, addr in (("past the end", int(buf) + 256), ("freed", None), ("unmapped", 0x100)):
+# The first two fault on the simulated device, which bounds every allocation exactly; a GPU faults
+# only outside mapped memory, and so does the proxy, which carves small allocations out of 2 MiB
+# mappings as a driver does.  Only the last is in the result both ways.
+cases = [("past the end", int(buf) + 256), ("freed", None), ("unmapped", 0x100)]
+if "libsingshim" in os.environ.get("LD_PRELOAD", ""):
+    cases = cases[2:]
+for what, addr in cases:
     if addr is None:
         k = setup()
         tmp = check(cu.cuMemAlloc(256))
@@ -72,7 +79,8 @@ for what, addr in (("past the end", int(buf) + 256), ("freed", None), ("unmapped
         addr = int(tmp)
     check(launch(k["poke"], u64(addr), i32(5)))  # the launch itself succeeds: the fault is asynchronous
     expect_sticky(E.CUDA_ERROR_ILLEGAL_ADDRESS, what)
-    seen[what] = "ILLEGAL_ADDRESS"
+    if what == "unmapped":
+        seen[what] = "ILLEGAL_ADDRESS"
     k = setup()
 
 # Host memory the driver does not know is not device-accessible either.

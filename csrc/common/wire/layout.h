@@ -57,6 +57,9 @@ struct alignas(4096) Channel {
   std::atomic<uint32_t> app_sleeping;              // the app may be in futex_wait(done_seq)
   int32_t result;                                  // CUresult of the answered call
   uint32_t response_length;                        // payload bytes in `response`
+  // The worker's thread had a current context after the call: the app then
+  // refuses default-stream work without one at the call, as a driver does.
+  uint32_t has_context;
   // -- pageable copy staging (futex words) --
   // H2D: the app fills slot (n % kStageSlots), the proxy counts slots it has
   // copied out in stage_released.  D2H: the proxy counts slots it has filled
