@@ -4,6 +4,9 @@
 set -euo pipefail
 need=()
 dpkg -s libgtest-dev >/dev/null 2>&1 || need+=(libgtest-dev)
+# Checkpoint images: xxHash for content addressing, nlohmann/json for manifests.
+dpkg -s libxxhash-dev >/dev/null 2>&1 || need+=(libxxhash-dev)
+dpkg -s nlohmann-json3-dev >/dev/null 2>&1 || need+=(nlohmann-json3-dev)
 # clang for the libFuzzer target of the proxy's request decoder.
 dpkg -s clang-14 >/dev/null 2>&1 || need+=(clang-14)
 dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need+=(libclang-rt-14-dev)

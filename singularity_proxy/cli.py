@@ -5,8 +5,9 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
-from singularity_proxy.artifacts import native_paths, proxied_env, simulated_gpu_env
+from singularity_proxy.artifacts import native_paths, parse_device, proxied_env, simulated_gpu_env
 from singularity_proxy.errors import SingularityError
 
 
@@ -39,7 +40,130 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return _exec(_command(args), proxied_env(device=args.device, job=args.job))
+    cmd = _command(args)
+    parse_device(args.device)
+    if not args.job:
+        # No name, nothing to manage: the app with a private proxy, nothing in between.
+        return _exec(cmd, proxied_env(device=args.device))
+    from singularity_proxy.supervisor import Supervisor
+
+    return Supervisor(name=args.job, device=args.device, command=cmd).run()
+
+
+def _print(result: dict, as_json: bool, text: str) -> None:
+    print(json.dumps(result, indent=2) if as_json else text)
+
+
+def _with_progress(job: str, message: dict, title: str) -> dict:
+    """A request to a job's supervisor, its phases shown as they finish."""
+    from singularity_proxy.jobs import stream_request
+
+    from tqdm import tqdm
+
+    phases = {"device": "device state", "cpu": "process (CRIU)"}
+    bar = tqdm(total=2 * (2 if message["op"] == "migrate" else 1), desc=title, unit="phase", leave=False,
+               disable=not sys.stderr.isatty())
+    def on_event(event: dict) -> None:
+        if event.get("state") == "done":
+            bar.update(1)
+            bar.set_postfix_str(phases.get(event.get("phase"), ""))
+    try:
+        return stream_request(job, message, on_event)
+    finally:
+        bar.close()
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    r = _with_progress(args.name, {"op": "checkpoint", "dir": str(Path(args.dir).resolve()),
+                                   "leave_running": args.leave_running}, f"checkpoint {args.name}")
+    _print(r, args.json, f"checkpointed {args.name} to {r['image']} in {r['seconds']:.2f} s "
+           f"(device state {r['device_bytes'] / 2**20:.1f} MiB, {r['device_bytes_written'] / 2**20:.1f} MiB "
+           f"written; {'still running' if r['left_running'] else 'stopped'})")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from singularity_proxy import image_dir
+    from singularity_proxy.jobs import JobRecord, JobNotFound
+
+    image = Path(args.dir).resolve()
+    manifest = image_dir.verify(image)
+    job = manifest["job"]
+    device = args.device or manifest.get("device", "sim")
+    parse_device(device)
+    try:
+        alive = JobRecord.load(job).alive()
+    except JobNotFound:
+        alive = False
+    if not alive:
+        _spawn_supervisor(job, device, image)
+        r = {"job": job, "image": str(image), "device": device}
+    else:
+        r = _with_progress(job, {"op": "restore", "dir": str(image), "device": device}, f"restore {job}")
+    _print(r, args.json, f"restored {job} from {image} on {device}")
+    return 0
+
+
+def _spawn_supervisor(job: str, device: str, image: Path) -> None:
+    """No supervisor is left for the job (its host restarted, say): a new one,
+    in the background, restores it and stays with it; this command returns
+    once the job runs.  Its output goes where this command's goes."""
+    import subprocess
+    import time
+
+    from singularity_proxy.jobs import JobRecord, JobNotFound
+
+    proc = subprocess.Popen([sys.executable, "-m", "singularity_proxy.cli", "_supervise", "--job", job,
+                             "--device", device, "--restore", str(image)], start_new_session=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SingularityError(f"restoring {job} failed (exit {proc.returncode})")
+        try:
+            if JobRecord.load(job).state == "running":
+                return
+        except JobNotFound:
+            pass
+        time.sleep(0.1)
+    raise SingularityError(f"restoring {job} did not finish in 10 minutes")
+
+
+def cmd_supervise(args: argparse.Namespace) -> int:
+    from singularity_proxy import image_dir
+    from singularity_proxy.supervisor import Supervisor
+
+    manifest = image_dir.read_manifest(Path(args.restore))
+    sup = Supervisor(name=args.job, device=args.device, command=manifest.get("command", []))
+    return sup.run(restore_from=Path(args.restore))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    parse_device(args.device)
+    message = {"op": "migrate", "device": args.device}
+    if args.dir:
+        message["dir"] = str(Path(args.dir).resolve())
+    r = _with_progress(args.name, message, f"migrate {args.name}")
+    _print(r, args.json, f"migrated {args.name} to {args.device} in {r['seconds']:.2f} s "
+           f"(checkpoint {r['checkpoint']['seconds']:.2f} s, restore {r['restore']['seconds']:.2f} s)")
+    return 0
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from singularity_proxy.jobs import all_jobs
+
+    rows = []
+    for rec in all_jobs():
+        d = dict(rec.__dict__)
+        d["alive"] = rec.alive()
+        rows.append(d)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'JOB':20} {'STATE':13} {'DEVICE':8} {'PID':>8}  COMMAND")
+    for d in rows:
+        state = d["state"] if d["alive"] or d["state"] == "exited" else d["state"] + "?"
+        print(f"{d['name']:20} {state:13} {d['device']:8} {d['app_pid'] or '-':>8}  {' '.join(d['command'])[:60]}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,9 +180,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("run", help="run a command with every CUDA call going through a proxy")
     sp.add_argument("--device", default="sim", help="sim, sim:N, cuda or cuda:N (default sim)")
-    sp.add_argument("--job", default=None, help="job name (for checkpoints and `singularity ps`)")
+    sp.add_argument("--job", default=None,
+                    help="job name: the job can then be checkpointed, restored and migrated")
     sp.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("checkpoint", help="checkpoint a job (it stops, unless --leave-running)")
+    sp.add_argument("name")
+    sp.add_argument("dir", help="image directory (a later checkpoint there writes only what changed)")
+    sp.add_argument("--leave-running", action="store_true")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_checkpoint)
+
+    sp = sub.add_parser("restore", help="restore a job from an image; returns once it runs again")
+    sp.add_argument("dir")
+    sp.add_argument("--device", default=None, help="device to restore on (default: the one it left)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_restore)
+
+    sp = sub.add_parser("migrate", help="move a running job to another device")
+    sp.add_argument("name")
+    sp.add_argument("--device", required=True)
+    sp.add_argument("--dir", default=None, help="image directory to go through (default: a private one)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_migrate)
+
+    sp = sub.add_parser("ps", help="jobs on this host")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_ps)
+
+    sp = sub.add_parser("_supervise", help=argparse.SUPPRESS)
+    sp.add_argument("--job", required=True)
+    sp.add_argument("--device", required=True)
+    sp.add_argument("--restore", required=True)
+    sp.set_defaults(func=cmd_supervise)
     return p
 
 

@@ -42,52 +42,49 @@ class Criu:
                 raise CriuError(f"{c} is CRIU {m.group(1)}.{m.group(2)}; {INSTALL_HINT}")
         raise CriuError(f"CRIU not found; {INSTALL_HINT}")
 
-    def dump(self, pid: int, images: Path, *, leave_running: bool, log: str = "dump.log") -> None:
+    def dump(self, pid: int, images: Path, *, leave_running: bool, shell_job: bool, log: str = "dump.log") -> None:
+        """`shell_job`: the app shares this process's session and terminal (otherwise it leads its own)."""
         images.mkdir(parents=True, exist_ok=True)
-        args = [self.path, "dump", "-t", str(pid), "-D", str(images), "-o", log, "-v2", "--shell-job",
-                "--ext-unix-sk", "--file-locks"]
+        args = [self.path, "dump", "-t", str(pid), "-D", str(images), "-o", log, "-v2", "--ext-unix-sk",
+                "--file-locks"]
+        if shell_job:
+            args.append("--shell-job")
         if leave_running:
             args.append("--leave-running")
         self._run(args, images / log, "dump")
 
-    def restore(self, images: Path, *, inherit: list[str], pidfile: Path, log: str = "restore.log") -> int:
-        """Restores detached, as a sibling (a child of this process); returns the root pid."""
-        args = [self.path, "restore", "-D", str(images), "-o", log, "-v2", "--shell-job", "--ext-unix-sk",
-                "--file-locks", "-d", "--restore-sibling", "--pidfile", str(pidfile)]
-        for spec in inherit:
-            args += ["--inherit-fd", spec]
-        self._run(args, images / log, "restore")
+    def restore(self, images: Path, *, stdio: dict[int, str], shell_job: bool, pidfile: Path,
+                log: str = "restore.log") -> int:
+        """Restores detached, as a sibling (a child of this process); returns the root pid.
+
+        `stdio` maps the app's fds 0-2 to CRIU's names of what was behind them (`stdio_keys`): this
+        process's own fds of the same number, which the app inherited when it started, take their
+        place, so its output keeps going where it went."""
+        args = [self.path, "restore", "-D", str(images), "-o", log, "-v2", "--ext-unix-sk", "--file-locks",
+                "-d", "--restore-sibling", "--pidfile", str(pidfile)]
+        if shell_job:
+            args.append("--shell-job")
+        passed = []
+        try:
+            for fd, key in stdio.items():
+                try:
+                    mine = os.dup(int(fd))
+                except OSError:
+                    continue  # closed here: CRIU reopens the file by its path if it can
+                passed.append(mine)
+                args += ["--inherit-fd", f"fd[{mine}]:{key}"]
+            self._run(args, images / log, "restore", pass_fds=tuple(passed))
+        finally:
+            for fd in passed:
+                os.close(fd)
         return int(pidfile.read_text().strip())
 
     @staticmethod
-    def _run(args: list[str], log: Path, what: str) -> None:
-        r = subprocess.run(args, capture_output=True, text=True)
+    def _run(args: list[str], log: Path, what: str, pass_fds: tuple[int, ...] = ()) -> None:
+        r = subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL, pass_fds=pass_fds)
         if r.returncode != 0:
             tail = ""
             if log.exists():
                 errors = [ln for ln in log.read_text(errors="replace").splitlines() if "Error" in ln]
                 tail = "\n".join(errors[-5:])
             raise CriuError(f"criu {what} failed (exit {r.returncode}): {tail or r.stderr.strip()}")
-
-
-def inherit_fd_specs(fds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
-    """--inherit-fd arguments that hand this process's stdio to a restored job.
-
-    The job was started with these same descriptors inherited, so CRIU finds
-    the same pipes/files/sockets in its image and reconnects them to ours;
-    the job's output keeps going where it went.  Terminals are the shell job's.
-    """
-    specs = []
-    for fd in fds:
-        try:
-            st = os.fstat(fd)
-        except OSError:
-            continue
-        if stat.S_ISFIFO(st.st_mode):
-            specs.append(f"fd[{fd}]:pipe:[{st.st_ino}]")
-        elif stat.S_ISSOCK(st.st_mode):
-            specs.append(f"fd[{fd}]:socket:[{st.st_ino}]")
-        elif stat.S_ISREG(st.st_mode):
-            path = os.readlink(f"/proc/self/fd/{fd}")
-            specs.append(f"fd[{fd}]:{path.lstrip('/')}")
-    return specs

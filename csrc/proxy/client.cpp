@@ -42,16 +42,27 @@ Client::~Client() {
 CUresult Client::setup(uint64_t va_base, uint64_t va_size, uint64_t host_base, uint64_t host_size, int host_fd,
                        int* segment_fd, std::string& error, bool* range_busy) {
   *range_busy = false;
-  host_base_ = host_base;
-  host_size_ = host_size;
+  CUresult r = map_host(host_base, host_size, host_fd, error, range_busy);
+  if (r == CUDA_SUCCESS) r = reserve_range(va_base, va_size, error, range_busy);
+  if (r == CUDA_SUCCESS) r = create_segment(segment_fd, error);
+  return r;
+}
+
+CUresult Client::map_host(uint64_t host_base, uint64_t host_size, int host_fd, std::string& error,
+                          bool* range_busy) {
   void* host = mmap(reinterpret_cast<void*>(host_base), host_size, PROT_READ | PROT_WRITE,
                     MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_NORESERVE, host_fd, 0);
   if (host == MAP_FAILED) {
     error = "the job's host range is in use in this proxy: " + std::string(std::strerror(errno));
     *range_busy = errno == EEXIST;
-    host_size_ = 0;
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
+  host_base_ = host_base;
+  host_size_ = host_size;
+  return CUDA_SUCCESS;
+}
+
+CUresult Client::reserve_range(uint64_t va_base, uint64_t va_size, std::string& error, bool* range_busy) {
   CUdeviceptr got = 0;
   CUresult r = BACKEND(cuMemAddressReserve)(&got, va_size, 0, va_base, 0);
   if (r != CUDA_SUCCESS || got != va_base) {
@@ -64,7 +75,10 @@ CUresult Client::setup(uint64_t va_base, uint64_t va_size, uint64_t host_base, u
   va_size_ = va_size;
   va_reserved_ = true;
   heap.init(va_base, va_size);
+  return CUDA_SUCCESS;
+}
 
+CUresult Client::create_segment(int* segment_fd, std::string& error) {
   segment_bytes_ = wire::segment_bytes();
   int fd = memfd_create("singularity-segment", MFD_CLOEXEC);
   if (fd < 0 || ftruncate(fd, off_t(segment_bytes_)) != 0) {
@@ -110,6 +124,14 @@ CUresult Client::open_channel(uint32_t index) {
   ch->state.store(uint32_t(wire::ChannelState::Open));
   workers_[index] = std::make_unique<Worker>(*this, index);
   workers_[index]->start();
+  // A thread of a restored app gets back the context it had current.
+  auto saved = thread_contexts.find(ch->owner_tid);
+  if (saved != thread_contexts.end()) {
+    uint64_t real;
+    if (handles.to_real(HandleKind::Context, saved->second, &real))
+      workers_[index]->run_on_thread([real] { BACKEND(cuCtxSetCurrent)(reinterpret_cast<CUcontext>(real)); });
+    thread_contexts.erase(saved);
+  }
   return CUDA_SUCCESS;
 }
 
@@ -236,7 +258,7 @@ void Client::shutdown() {
       w.reset();  // shutdown runs again from the destructor: nothing left to stop
     }
   }
-  if (segment_) release_client_objects(*this);
+  release_client_objects(*this);
   heap.release_all();
   if (va_reserved_) BACKEND(cuMemAddressFree)(va_base_, va_size_);
   va_reserved_ = false;
@@ -259,7 +281,9 @@ Worker::~Worker() { stop(); }
 void Worker::start() {
   thread_ = std::thread([this] {
     loop();
+    std::lock_guard<std::mutex> lock(task_mu_);
     finished_.store(true);
+    task_cv_.notify_all();
   });
 }
 
@@ -284,6 +308,7 @@ bool Worker::next_record(const wire::RecordHeader** rec) {
         break;
     }
     if (stop_.load(std::memory_order_relaxed)) return false;
+    run_task_if_any();
     const uint64_t now = wire::now_ns();
     if (!until) until = now + kSpinNs;
     if (now < until) {
@@ -292,7 +317,7 @@ bool Worker::next_record(const wire::RecordHeader** rec) {
     }
     uint32_t seen = ch_->doorbell.load(std::memory_order_seq_cst);
     ch_->worker_sleeping.store(1, std::memory_order_seq_cst);
-    if (!ring_.has_more() && !stop_.load()) wire::futex_wait(&ch_->doorbell, seen, kSleepNs);
+    if (!ring_.has_more() && !stop_.load() && !task_pending_.load()) wire::futex_wait(&ch_->doorbell, seen, kSleepNs);
     ch_->worker_sleeping.store(0, std::memory_order_relaxed);
     until = 0;
   }
@@ -309,10 +334,30 @@ void Worker::loop() {
       ch_->state.store(uint32_t(wire::ChannelState::Free), std::memory_order_release);
       return;
     }
+    busy_.store(true, std::memory_order_release);
     handle(rec);
     ring_.advance();
+    busy_.store(false, std::memory_order_release);
   }
   ch_->state.store(uint32_t(wire::ChannelState::Closing));
+}
+
+void Worker::run_on_thread(const std::function<void()>& task) {
+  std::unique_lock<std::mutex> lock(task_mu_);
+  task_ = &task;
+  task_pending_.store(true, std::memory_order_release);
+  ch_->doorbell.fetch_add(1);
+  wire::futex_wake_all(&ch_->doorbell);
+  task_cv_.wait(lock, [&] { return !task_pending_.load() || finished_.load(); });
+}
+
+void Worker::run_task_if_any() {
+  if (!task_pending_.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> lock(task_mu_);
+  if (task_) (*task_)();
+  task_ = nullptr;
+  task_pending_.store(false, std::memory_order_release);
+  task_cv_.notify_all();
 }
 
 void Worker::handle(const wire::RecordHeader* rec) {

@@ -4,6 +4,8 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -43,6 +45,17 @@ class Worker {
   // First error of a fire-and-forget call, reported by the next sync call.
   CUresult deferred = CUDA_SUCCESS;
 
+  // Nothing published is waiting and no record is being served.
+  bool idle() const {
+    return !busy_.load(std::memory_order_acquire) &&
+           ch_->tail.load(std::memory_order_acquire) == ch_->head.load(std::memory_order_acquire);
+  }
+  // Runs `task` on this worker's thread (which carries the app thread's
+  // current context) the next time it is idle, and waits for it.
+  void run_on_thread(const std::function<void()>& task);
+  // The app thread this channel serves (its kernel thread id).
+  uint32_t owner_tid() const { return ch_->owner_tid; }
+
  private:
   void loop();
   // Waits for the next record; false when the worker should stop.
@@ -58,6 +71,12 @@ class Worker {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> finished_{false};
+  std::atomic<bool> busy_{false};
+  std::mutex task_mu_;
+  std::condition_variable task_cv_;
+  const std::function<void()>* task_ = nullptr;
+  std::atomic<bool> task_pending_{false};
+  void run_task_if_any();
 };
 
 // A call being served: its decoded input and the response being written.
@@ -116,6 +135,27 @@ struct Pool {
 // Clients connected to this proxy process right now.
 int client_count();
 
+// What a restore needs to recreate each object the app holds (besides the
+// handle table): recorded by the handlers that create them.
+struct Records {
+  struct Stream {
+    unsigned flags;
+    int priority;
+    uint64_t ctx;  // the app's id of the context current at creation
+  };
+  struct Context {
+    unsigned flags;
+    int device;
+  };
+  std::map<uint64_t, Stream> streams;
+  std::map<uint64_t, unsigned> events;          // flags
+  std::map<uint64_t, Context> contexts;         // created ones (cuCtxCreate)
+  std::map<uint64_t, std::pair<uint64_t, std::string>> functions;  // vid -> (module, name)
+  std::map<uint64_t, std::pair<uint64_t, std::string>> kernels;    // vid -> (library, name)
+  std::map<uint64_t, uint64_t> kernel_functions;                   // function vid -> kernel vid
+  std::map<uint64_t, std::pair<uint64_t, std::vector<CUmemAccessDesc>>> access;  // app VMM va -> (size, list)
+};
+
 class Client {
  public:
   Client(uint32_t id, pid_t pid, int control_fd, std::string job);
@@ -125,6 +165,16 @@ class Client {
   // the segment.  On failure `error` says why.
   CUresult setup(uint64_t va_base, uint64_t va_size, uint64_t host_base, uint64_t host_size, int host_fd,
                  int* segment_fd, std::string& error, bool* range_busy);
+  // The pieces of setup, for a restore: the device range first, the shared
+  // host memory and the segment when the app comes back.
+  CUresult reserve_range(uint64_t va_base, uint64_t va_size, std::string& error, bool* range_busy);
+  CUresult map_host(uint64_t host_base, uint64_t host_size, int host_fd, std::string& error, bool* range_busy);
+  CUresult create_segment(int* segment_fd, std::string& error);
+  uint64_t va_base() const { return va_base_; }
+  uint64_t va_size() const { return va_size_; }
+  uint64_t host_base() const { return host_base_; }
+  uint64_t host_size() const { return host_size_; }
+  void set_control_fd(int fd) { control_fd_ = fd; }
   CUresult open_channel(uint32_t index);
   // The app's registered pages [addr, addr+bytes) on a memfd: mapped here at
   // the same address (wire::ShareHost), or unmapped again.
@@ -132,6 +182,34 @@ class Client {
   CUresult unshare_host(uint64_t addr, uint64_t bytes);
   // [p, p+n) lies in the app's registered pages mapped here.
   bool in_shared_pages(uint64_t p, uint64_t n);
+
+  // --- checkpoints (checkpoint.cpp) ---
+  // Closes the app's gate and runs everything it published; then every
+  // context is synchronized.  Nothing reaches the device until resume().
+  CUresult quiesce(std::string& error);
+  void resume();
+  // Tells the shim to drop its connection and wait to reattach with `token`.
+  CUresult detach(uint64_t token, std::string& error);
+  // The app reattached (after leave-running, or to a restored client): a
+  // new control socket and segment; shared host memory mapped if needed.
+  CUresult reattach(int control_fd, int host_fd, int* segment_fd, std::string& error);
+  // Runs `task` on every worker's thread: per-app-thread state (current
+  // contexts) is read and set there.
+  void each_worker(const std::function<void(Worker&)>& task);
+  bool detached() const { return detached_; }
+  void set_detached() { detached_ = true; }
+  uint64_t token() const { return token_; }
+  void set_token(uint64_t t) { token_ = t; }
+  // Reattach is allowed (a checkpoint that left the app running is done,
+  // or the client was restored).
+  std::atomic<bool> reattachable{false};
+  // Current context of each app thread (by kernel thread id) as saved by a
+  // checkpoint, set on the thread's worker when its channel opens again.
+  std::map<uint32_t, uint64_t> thread_contexts;
+  // Module-scope variables by name, for the restore: start -> name.
+  std::map<uint64_t, std::string> global_names;
+  // A restored client maps the app's shared host memory here when it comes back.
+  uint64_t restored_host_base = 0, restored_host_size = 0;
   // The app is gone: stop every worker and release everything it held.
   void shutdown();
 
@@ -176,12 +254,14 @@ class Client {
     std::vector<uint8_t> bytes;
     std::vector<std::pair<uint32_t, uint64_t>> jit, lib;
     bool library;
+    uint64_t ctx;  // the app's id of the context current at load
   };
   std::map<uint64_t, Image> images;                    // module or library vid -> image
   // Module-scope variables the app asked for: memory the driver placed for
   // the module, which the app may copy to and from.  start -> {bytes, owner}
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> module_globals;
   int primary_retains = 0;
+  Records records;
 
   // Host-function callbacks waiting in the app (see custom_hostfn.cpp).
   std::mutex cb_mu;
@@ -205,6 +285,8 @@ class Client {
   bool va_reserved_ = false;
   std::mutex workers_mu_;
   std::unique_ptr<Worker> workers_[wire::kMaxChannels];
+  bool detached_ = false;
+  uint64_t token_ = 0;
   std::atomic<uint64_t> dispatched_{0};
   std::atomic<uint32_t> dispatch_word_{0};  // futex word mirroring dispatched_
   std::atomic<uint32_t> turn_waiters_{0};

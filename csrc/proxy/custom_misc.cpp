@@ -74,7 +74,10 @@ CUresult cuCtxCreate_v4(Call& c) {
   CUcontext ctx = nullptr;
   CUresult r = BACKEND(cuCtxCreate_v4)(&ctx, nullptr, flags, dev);
   if (r != CUDA_SUCCESS) return r;
-  c.out.put<uint64_t>(reinterpret_cast<uint64_t>(to_app(c.client, ctx)));
+  const uint64_t vid = reinterpret_cast<uint64_t>(to_app(c.client, ctx));
+  c.out.put<uint64_t>(vid);
+  std::lock_guard<std::mutex> lock(c.client.mu);
+  c.client.records.contexts[vid] = {flags, dev};
   return CUDA_SUCCESS;
 }
 

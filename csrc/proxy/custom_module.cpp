@@ -124,6 +124,7 @@ void remember_image(Call& c, uint64_t vid, LoadedImage& img, bool library) {
   for (auto& o : img.jit) rec.jit.emplace_back(o.option, o.value);
   for (auto& o : img.lib) rec.lib.emplace_back(o.option, o.value);
   rec.library = library;
+  rec.ctx = current_context(c.client);
   std::lock_guard<std::mutex> lock(c.client.mu);
   c.client.images[vid] = std::move(rec);
 }
@@ -223,6 +224,7 @@ CUresult cuModuleGetFunction(Call& c) {
     std::lock_guard<std::mutex> lock(c.client.mu);
     auto& fs = c.client.module_functions[reinterpret_cast<uint64_t>(mod.app)];
     if (std::find(fs.begin(), fs.end(), fvid) == fs.end()) fs.push_back(fvid);
+    c.client.records.functions[fvid] = {reinterpret_cast<uint64_t>(mod.app), name.s ? name.s : ""};
   }
   return CUDA_SUCCESS;
 }
@@ -269,6 +271,7 @@ CUresult get_global(Call& c, F backend_fn) {
   {
     std::lock_guard<std::mutex> lock(c.client.mu);
     c.client.module_globals[p] = {n, reinterpret_cast<uint64_t>(owner.app)};
+    c.client.global_names[p] = name.s ? name.s : "";
   }
   dptr.local = p;
   bytes.local = n;

@@ -128,7 +128,12 @@ CUresult cuMemSetAccess(Call& c) {
     std::memcpy(&d, p, sizeof(d));
   }
   if (!c.client.heap.va_reserved(ptr, size)) return CUDA_ERROR_INVALID_VALUE;
-  return BACKEND(cuMemSetAccess)(ptr, size, desc.data(), count);
+  CUresult r = BACKEND(cuMemSetAccess)(ptr, size, desc.data(), count);
+  if (r == CUDA_SUCCESS) {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    c.client.records.access[ptr] = {size, desc};
+  }
+  return r;
 }
 
 CUresult cuMemGetAllocationPropertiesFromHandle(Call& c) {

@@ -355,3 +355,80 @@ uint64_t DeviceHeap::live_bytes() const {
 }
 
 }  // namespace sing::proxy
+
+namespace sing::proxy {
+
+DeviceHeap::State DeviceHeap::save() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  State st;
+  st.base = base_;
+  st.size = size_;
+  for (auto& [va, a] : allocs_) st.allocs.push_back({va, a.bytes, a.slab, a.mapped, a.device, a.context, a.pool});
+  for (auto& [va, s] : slabs_) st.slabs.push_back({va, s.block, s.used, s.free_bitmap, s.device, s.pool});
+  for (auto& [va, n] : free_va_) st.free_va.emplace_back(va, n);
+  for (auto& [va, n] : app_va_) st.app_va.emplace_back(va, n);
+  for (auto& [key, list] : access_) st.access.push_back({key.first, key.second, list});
+  return st;
+}
+
+CUresult DeviceHeap::load(const State& st, std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (st.base != base_ || st.size != size_) {
+    error = "the image's device range differs from the reserved one";
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  access_.clear();
+  for (auto& a : st.access) access_[{a.pool, a.owner}] = a.accessors;
+  free_va_.clear();
+  for (auto& [va, n] : st.free_va) free_va_[va] = n;
+  app_va_.clear();
+  for (auto& [va, n] : st.app_va) app_va_[va] = n;
+  // Fresh physical memory for every mapping, at its old address.
+  auto remap = [&](uint64_t va, uint64_t bytes, int device, uint64_t pool, CUmemGenericAllocationHandle* h) {
+    CUmemAllocationProp prop{};
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.location.id = device;
+    CUresult r = BACKEND(cuMemCreate)(h, bytes, &prop, 0);
+    if (r != CUDA_SUCCESS) return r;
+    if ((r = BACKEND(cuMemMap)(va, bytes, 0, *h, 0)) != CUDA_SUCCESS) {
+      BACKEND(cuMemRelease)(*h);
+      return r;
+    }
+    return grant(va, bytes, device, pool);
+  };
+  allocs_.clear();
+  slabs_.clear();
+  partial_.clear();
+  for (auto& s : st.slabs) {
+    Slab slab;
+    slab.va = s.va;
+    slab.block = s.block;
+    slab.used = s.used;
+    slab.free_bitmap = s.bitmap;
+    slab.device = s.device;
+    slab.pool = s.pool;
+    CUresult r = remap(s.va, kSlabBytes, s.device, s.pool, &slab.handle);
+    if (r != CUDA_SUCCESS) {
+      error = "cannot map device memory again at its address";
+      return r;
+    }
+    if (s.used < kSlabBytes / s.block) partial_[s.block].push_back(s.va);
+    slabs_[s.va] = std::move(slab);
+  }
+  for (auto& a : st.allocs) {
+    // Buffer ids are issued afresh (unique again, not the same numbers).
+    Alloc al{a.bytes, a.slab, 0, a.mapped, a.device, a.context, a.pool, next_id_++};
+    if (!a.slab) {
+      CUresult r = remap(a.va, a.mapped, a.device, a.pool, &al.handle);
+      if (r != CUDA_SUCCESS) {
+        error = "cannot map device memory again at its address";
+        return r;
+      }
+    }
+    allocs_[a.va] = al;
+  }
+  return CUDA_SUCCESS;
+}
+
+}  // namespace sing::proxy

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "driver_api.h"
@@ -61,6 +62,39 @@ class DeviceHeap {
   void release_all();
 
   uint64_t live_bytes() const;
+
+  // Everything the allocator knows, for a checkpoint; a restore rebuilds the
+  // same allocator (so later allocations land where they would have) and
+  // maps every mapping again at its address.
+  struct State {
+    struct A {
+      uint64_t va, bytes, slab, mapped;
+      int device;
+      uint64_t context, pool;
+    };
+    struct S {
+      uint64_t va;
+      uint32_t block, used;
+      std::vector<uint64_t> bitmap;
+      int device;
+      uint64_t pool;
+    };
+    struct Access {
+      uint64_t pool;
+      int owner;
+      std::vector<int> accessors;
+    };
+    uint64_t base = 0, size = 0;
+    std::vector<A> allocs;
+    std::vector<S> slabs;
+    std::vector<std::pair<uint64_t, uint64_t>> free_va, app_va;
+    std::vector<Access> access;
+  };
+  State save() const;
+  // Replaces the allocator's state and maps every mapping (fresh physical
+  // memory, contents to be filled by the caller).  The range must already
+  // be reserved on the backend.
+  CUresult load(const State& st, std::string& error);
   // cuCtxEnablePeerAccess: cuMemAlloc memory of `owner` becomes accessible
   // from `accessor` (every mapping now and later).
   CUresult set_peer_access(CUdevice owner, CUdevice accessor, bool enable);

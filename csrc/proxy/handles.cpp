@@ -61,6 +61,32 @@ void HandleTable::rebind(uint64_t vid, uint64_t real) {
   by_real_[std::make_pair(int(kind), real)] = vid & ((1ull << kKindShift) - 1);
 }
 
+void HandleTable::restore(uint64_t vid, uint64_t real) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t index = vid & ((1ull << kKindShift) - 1);
+  if (index / kChunk >= kMaxChunks) return;
+  for (uint64_t i = count_.load(); i <= index; ++i) {
+    auto& chunk = chunks_[i / kChunk];
+    if (!chunk) chunk.reset(new Entry[kChunk]);
+  }
+  Entry& e = chunks_[index / kChunk][index % kChunk];
+  const auto kind = kind_of(vid);
+  e.real.store(real, std::memory_order_relaxed);
+  e.kind.store(uint8_t(kind), std::memory_order_relaxed);
+  e.alive.store(true, std::memory_order_release);
+  if (count_.load() <= index) count_.store(index + 1, std::memory_order_release);
+  by_real_[std::make_pair(int(kind), real)] = index;
+}
+
+void HandleTable::continue_from(uint64_t issued) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (uint64_t i = count_.load(); i < issued; ++i) {
+    auto& chunk = chunks_[i / kChunk];
+    if (!chunk) chunk.reset(new Entry[kChunk]);
+  }
+  if (count_.load() < issued) count_.store(issued, std::memory_order_release);
+}
+
 std::vector<std::pair<uint64_t, uint64_t>> HandleTable::live(HandleKind kind) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::pair<uint64_t, uint64_t>> out;

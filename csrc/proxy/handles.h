@@ -37,6 +37,12 @@ class HandleTable {
   // Point an existing id at a new real object (restore).
   void rebind(uint64_t vid, uint64_t real);
 
+  // Restore: the id `vid` names `real` again (the table grows to hold it).
+  void restore(uint64_t vid, uint64_t real);
+  // Ids issued so far (the next one is this); a restore continues from it.
+  uint64_t issued() const { return count_.load(); }
+  void continue_from(uint64_t issued);
+
   // Every live (vid, real) of a kind, oldest first.
   std::vector<std::pair<uint64_t, uint64_t>> live(HandleKind kind) const;
 

@@ -19,12 +19,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <chrono>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 
 #include "backend.h"
 #include "client.h"
+#include "image.h"
 #include "log.h"
 #include "wire/control.h"
 #include "wire/socket.h"
@@ -114,6 +117,7 @@ class Server {
       }
     }
     for (auto& [fd, c] : clients_) c->shutdown();
+    for (auto& [t, c] : detached_) c->shutdown();
     return 0;
   }
 
@@ -129,7 +133,7 @@ class Server {
   }
 
   bool serve(int fd) {
-    if (pending_.count(fd)) return hello(fd);
+    if (pending_.count(fd)) return first_message(fd);
     auto it = clients_.find(fd);
     if (it == clients_.end()) return false;
     // Messages of several sizes: read the largest, check by type.
@@ -160,18 +164,35 @@ class Server {
     return false;  // a malformed control message ends the client
   }
 
-  bool hello(int fd) {
+  // A connection says what it is with its first message: an app (Hello) or
+  // a job's supervisor (Manage).
+  bool first_message(int fd) {
     pending_.erase(fd);
-    wire::Hello h{};
-    int host_fd = -1;
-    if (!wire::recv_msg(fd, &h, sizeof(h), &host_fd) || h.type != wire::MsgType::Hello) return false;
+    union {
+      wire::Hello hello;
+      wire::Manage manage;
+    } msg{};
+    size_t n = 0;
+    int passed_fd = -1;
+    if (!wire::recv_any(fd, &msg, sizeof(msg), &n, &passed_fd) || n < sizeof(wire::MsgType)) return false;
+    if (msg.hello.type == wire::MsgType::Hello && n == sizeof(wire::Hello)) return hello(fd, msg.hello, passed_fd);
+    if (passed_fd >= 0) close(passed_fd);
+    if (msg.manage.type == wire::MsgType::Manage && n == sizeof(wire::Manage)) {
+      manage(fd, msg.manage);
+      return false;  // one request per connection
+    }
+    return false;
+  }
+
+  bool hello(int fd, wire::Hello& h, int host_fd) {
     wire::Welcome w{};
     w.proxy_pid = getpid();
-    auto refuse = [&](CUresult r, const std::string& why, bool busy = false) {
+    auto refuse = [&](CUresult r, const std::string& why, bool busy = false, bool not_yet = false) {
       w.result = r;
       w.range_busy = busy;
+      w.not_yet = not_yet;
       std::snprintf(w.message, sizeof(w.message), "%s", why.c_str());
-      log_error("refused pid %d: %s", h.pid, why.c_str());
+      if (!not_yet) log_error("refused pid %d: %s", h.pid, why.c_str());
       wire::send_msg(fd, &w, sizeof(w), -1);
       if (host_fd >= 0) close(host_fd);
       return false;
@@ -179,23 +200,144 @@ class Server {
     if (h.version != wire::kVersion) return refuse(CUDA_ERROR_NOT_SUPPORTED, "protocol version mismatch");
     if (host_fd < 0) return refuse(CUDA_ERROR_INVALID_VALUE, "no shared host memory attached");
     h.job[sizeof(h.job) - 1] = 0;
-    auto client = std::make_unique<Client>(++next_id_, h.pid, fd, h.job);
     int seg_fd = -1;
     std::string error;
-    bool busy = false;
-    CUresult r = client->setup(h.va_base, h.va_size, h.host_base, h.host_size, host_fd, &seg_fd, error, &busy);
-    close(host_fd);
-    host_fd = -1;
-    if (r != CUDA_SUCCESS) return refuse(r, error, busy);
+    std::unique_ptr<Client> client;
+    if (h.reattach) {
+      // A checkpointed app coming back: to the client it left, or to one
+      // restored from its image.
+      auto it = detached_.find(h.token);
+      if (it == detached_.end() || !it->second->reattachable.load())
+        return refuse(CUDA_ERROR_NOT_READY, "no job to reattach to (yet)", false, true);
+      if (it->second->va_base() != h.va_base || it->second->va_size() != h.va_size)
+        return refuse(CUDA_ERROR_INVALID_VALUE, "the app's address range is not the image's");
+      client = std::move(it->second);
+      detached_.erase(it);
+      CUresult r = client->reattach(fd, host_fd, &seg_fd, error);
+      close(host_fd);
+      if (r != CUDA_SUCCESS) {
+        client->shutdown();
+        return refuse(r, error);
+      }
+      w.client_id = client->id();
+    } else {
+      client = std::make_unique<Client>(++next_id_, h.pid, fd, h.job);
+      bool busy = false;
+      CUresult r = client->setup(h.va_base, h.va_size, h.host_base, h.host_size, host_fd, &seg_fd, error, &busy);
+      close(host_fd);
+      host_fd = -1;
+      if (r != CUDA_SUCCESS) return refuse(r, error, busy);
+      w.client_id = client->id();
+    }
     w.result = CUDA_SUCCESS;
-    w.client_id = client->id();
     w.segment_bytes = wire::segment_bytes();
     bool ok = wire::send_msg(fd, &w, sizeof(w), seg_fd);
     close(seg_fd);
     if (!ok) return false;
-    log_info("client %u: pid %d job '%s'", client->id(), h.pid, client->job().c_str());
+    log_info("client %u: pid %d job '%s'%s", client->id(), h.pid, client->job().c_str(),
+             h.reattach ? " (reattached)" : "");
     clients_[fd] = std::move(client);
     return true;
+  }
+
+  Client* attached(const std::string& job) {
+    for (auto& [fd, c] : clients_)
+      if (c->job() == job) return c.get();
+    return nullptr;
+  }
+
+  std::map<uint64_t, std::unique_ptr<Client>>::iterator detached(const std::string& job) {
+    for (auto it = detached_.begin(); it != detached_.end(); ++it)
+      if (it->second->job() == job) return it;
+    return detached_.end();
+  }
+
+  void manage(int fd, wire::Manage& m) {
+    m.job[sizeof(m.job) - 1] = 0;
+    m.path[sizeof(m.path) - 1] = 0;
+    m.chunks[sizeof(m.chunks) - 1] = 0;
+    wire::ManageReply reply{};
+    std::string error;
+    const auto t0 = std::chrono::steady_clock::now();
+    CUresult r = CUDA_SUCCESS;
+    switch (m.op) {
+      case wire::ManageOp::Checkpoint: {
+        Client* c = attached(m.job);
+        if (!c) {
+          r = CUDA_ERROR_NOT_FOUND;
+          error = std::string("no running job '") + m.job + "' on this proxy";
+          break;
+        }
+        if ((r = c->quiesce(error)) != CUDA_SUCCESS) break;
+        uint64_t token = std::random_device{}();
+        token = (token << 32) ^ std::random_device{}() ^ uint64_t(getpid());
+        c->set_token(token);
+        ChunkStats stats;
+        if ((r = write_image(*c, m.chunks, m.path, &stats, error)) != CUDA_SUCCESS) {
+          c->resume();  // nothing is lost: the app goes on
+          break;
+        }
+        if ((r = c->detach(token, error)) != CUDA_SUCCESS) {
+          c->resume();
+          break;
+        }
+        reply.bytes = stats.bytes;
+        reply.bytes_written = stats.bytes_written;
+        reply.chunks = stats.chunks;
+        reply.chunks_written = stats.chunks_written;
+        reply.token = token;
+        break;
+      }
+      case wire::ManageOp::Resume: {
+        auto it = detached(m.job);
+        if (it == detached_.end()) {
+          r = CUDA_ERROR_NOT_FOUND;
+          error = std::string("no detached job '") + m.job + "'";
+        } else {
+          it->second->reattachable.store(true);
+        }
+        break;
+      }
+      case wire::ManageOp::Release: {
+        auto it = detached(m.job);
+        if (it == detached_.end()) {
+          r = CUDA_ERROR_NOT_FOUND;
+          error = std::string("no detached job '") + m.job + "'";
+        } else {
+          it->second->shutdown();
+          detached_.erase(it);
+          log_info("job '%s': released after its checkpoint", m.job);
+        }
+        break;
+      }
+      case wire::ManageOp::Restore: {
+        auto c = read_image(++next_id_, m.chunks, m.path, error);
+        if (!c) {
+          r = CUDA_ERROR_INVALID_IMAGE;
+          break;
+        }
+        reply.token = c->token();
+        if (detached_.count(c->token())) {
+          r = CUDA_ERROR_ALREADY_MAPPED;
+          error = "that image is already restored here";
+          c->shutdown();
+          break;
+        }
+        log_info("job '%s': restored from %s, waiting for the app", c->job().c_str(), m.path);
+        detached_[c->token()] = std::move(c);
+        break;
+      }
+      case wire::ManageOp::Status:
+        break;
+      default:
+        r = CUDA_ERROR_INVALID_VALUE;
+        error = "unknown request";
+    }
+    reply.result = r;
+    reply.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::snprintf(reply.message, sizeof(reply.message), "%s", error.c_str());
+    if (r != CUDA_SUCCESS) log_error("job '%s': %s", m.job, error.c_str());
+    wire::send_msg(fd, &reply, sizeof(reply), -1);
   }
 
   void drop(int fd) {
@@ -203,8 +345,14 @@ class Server {
     pending_.erase(fd);
     auto it = clients_.find(fd);
     if (it != clients_.end()) {
-      log_info("client %u: disconnected, releasing its resources", it->second->id());
-      it->second->shutdown();
+      if (it->second->detached()) {
+        // Checkpointed: kept until released, resumed or reattached.
+        log_info("client %u: detached for a checkpoint of job '%s'", it->second->id(), it->second->job().c_str());
+        detached_[it->second->token()] = std::move(it->second);
+      } else {
+        log_info("client %u: disconnected, releasing its resources", it->second->id());
+        it->second->shutdown();
+      }
       clients_.erase(it);
     }
     close(fd);
@@ -216,6 +364,7 @@ class Server {
   uint32_t next_id_ = 0;
   std::map<int, bool> pending_;
   std::map<int, std::unique_ptr<Client>> clients_;
+  std::map<uint64_t, std::unique_ptr<Client>> detached_;  // by reattach token
 };
 
 int listen_unix(const std::string& path) {

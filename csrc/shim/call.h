@@ -18,7 +18,7 @@ struct Answer {
 
 // `gate`: false for the few calls the driver answers before cuInit.
 template <class Fill>
-Answer sync_call(uint16_t op, Fill fill, bool gate = true) {
+Answer sync_call_once(uint16_t op, Fill& fill, bool gate) {
   CUresult err = CUDA_SUCCESS;
   Channel* ch;
   if (gate) {
@@ -33,7 +33,7 @@ Answer sync_call(uint16_t op, Fill fill, bool gate = true) {
   fill(sizer);
   if (sizer.size() > wire::kMaxRecordBytes) return {CUDA_ERROR_INVALID_VALUE, nullptr};
   uint8_t* p = ch->begin(op, sizer.size(), true);
-  if (!p) return {kProxyLost, nullptr};
+  if (!p) return {ch->failure(), nullptr};
   wire::Writer w(p, sizer.size());
   fill(w);
   ch->publish();
@@ -41,7 +41,15 @@ Answer sync_call(uint16_t op, Fill fill, bool gate = true) {
 }
 
 template <class Fill>
-CUresult async_call(uint16_t op, Fill fill) {
+Answer sync_call(uint16_t op, Fill fill, bool gate = true) {
+  for (;;) {
+    Answer a = sync_call_once(op, fill, gate);
+    if (a.result != kRestart) return a;
+  }
+}
+
+template <class Fill>
+CUresult async_call_once(uint16_t op, Fill& fill) {
   CUresult err = CUDA_SUCCESS;
   Channel* ch = call_channel(op, &err);
   if (!ch) return err;
@@ -49,11 +57,16 @@ CUresult async_call(uint16_t op, Fill fill) {
   fill(sizer);
   if (sizer.size() > wire::kMaxRecordBytes) return CUDA_ERROR_INVALID_VALUE;
   uint8_t* p = ch->begin(op, sizer.size(), false);
-  if (!p) return kProxyLost;
+  if (!p) return ch->failure();
   wire::Writer w(p, sizer.size());
   fill(w);
   ch->publish();
   return CUDA_SUCCESS;
+}
+
+template <class Fill>
+CUresult async_call(uint16_t op, Fill fill) {
+  return with_restart([&] { return async_call_once(op, fill); });
 }
 
 }  // namespace sing::shim

@@ -14,7 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <cerrno>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -120,6 +123,13 @@ Connection* Connection::get() {
     CUresult r = c->establish();
     if (r == CUDA_SUCCESS) {
       g_conn = c;
+      // Serves the proxy's checkpoint commands; signals stay with the app's
+      // own threads.
+      sigset_t all, old;
+      sigfillset(&all);
+      pthread_sigmask(SIG_SETMASK, &all, &old);
+      std::thread([c] { c->run_control(); }).detach();
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
     } else {
       g_connect_error = r;
       delete c;
@@ -162,9 +172,10 @@ CUresult Connection::attempt(uint64_t va_base, bool* busy) {
   auto undo = [&] {
     munmap(reinterpret_cast<void*>(va_base), cfg.va_size);
     HostHeap::destroy();
+    if (host_fd_ >= 0) close(host_fd_);
+    host_fd_ = -1;
   };
-  int host_fd = -1;
-  if (!HostHeap::create(host_base, cfg.host_size, &host_fd)) {
+  if (!HostHeap::create(host_base, cfg.host_size, &host_fd_)) {
     munmap(reinterpret_cast<void*>(va_base), cfg.va_size);
     *busy = true;
     return CUDA_ERROR_OUT_OF_MEMORY;
@@ -173,61 +184,73 @@ CUresult Connection::attempt(uint64_t va_base, bool* busy) {
   if (fd < 0) {
     log_error("cannot reach a proxy (%s: %s)", cfg.socket.empty() ? cfg.proxy.c_str() : cfg.socket.c_str(),
               std::strerror(errno));
-    close(host_fd);
     undo();
     return CUDA_ERROR_NO_DEVICE;
   }
+  va_base_ = va_base;
+  va_size_ = cfg.va_size;
+  host_base_ = host_base;
+  bool not_yet = false;
+  CUresult r = handshake(fd, va_base, false, 0, busy, &not_yet);
+  if (r != CUDA_SUCCESS) undo();
+  return r;
+}
+
+CUresult Connection::handshake(int fd, uint64_t va_base, bool reattach, uint64_t token, bool* busy,
+                               bool* not_yet) {
+  const Config& cfg = config();
   wire::Hello hello{};
   hello.version = wire::kVersion;
   hello.pid = getpid();
+  hello.reattach = reattach;
+  hello.token = token;
   hello.va_base = va_base;
   hello.va_size = cfg.va_size;
-  hello.host_base = host_base;
+  hello.host_base = va_base + cfg.va_size;
   hello.host_size = cfg.host_size;
   std::snprintf(hello.job, sizeof(hello.job), "%s", cfg.job.c_str());
   wire::Welcome welcome{};
   int seg_fd = -1;
-  bool sent = wire::send_msg(fd, &hello, sizeof(hello), host_fd);
-  close(host_fd);  // the mapping stays; the proxy has its own descriptor now
-  if (!sent || !wire::recv_msg(fd, &welcome, sizeof(welcome), &seg_fd)) {
-    log_error("proxy handshake failed: %s", std::strerror(errno));
+  if (!wire::send_msg(fd, &hello, sizeof(hello), host_fd_) || !wire::recv_msg(fd, &welcome, sizeof(welcome), &seg_fd)) {
+    if (!reattach) log_error("proxy handshake failed: %s", std::strerror(errno));
     close(fd);
-    undo();
     return CUDA_ERROR_NO_DEVICE;
   }
   if (welcome.result != CUDA_SUCCESS || seg_fd < 0) {
     *busy = welcome.range_busy != 0;
-    if (!*busy) log_error("proxy refused the connection: %s", welcome.message);
+    *not_yet = welcome.not_yet != 0;
+    if (!*busy && !*not_yet) log_error("proxy refused the connection: %s", welcome.message);
     close(fd);
     if (seg_fd >= 0) close(seg_fd);
-    undo();
     return welcome.result != CUDA_SUCCESS ? CUresult(welcome.result) : CUDA_ERROR_NO_DEVICE;
   }
   void* seg = mmap(nullptr, welcome.segment_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, seg_fd, 0);
   close(seg_fd);
   if (seg == MAP_FAILED) {
     close(fd);
-    undo();
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  segment_ = static_cast<wire::SegmentHeader*>(seg);
-  if (segment_->magic != wire::kMagic || segment_->version != wire::kVersion) {
-    log_error("proxy speaks another protocol (version %u, this shim %u)", segment_->version, wire::kVersion);
+  auto* header = static_cast<wire::SegmentHeader*>(seg);
+  if (header->magic != wire::kMagic || header->version != wire::kVersion) {
+    log_error("proxy speaks another protocol (version %u, this shim %u)", header->version, wire::kVersion);
+    munmap(seg, welcome.segment_bytes);
     close(fd);
     return CUDA_ERROR_NO_DEVICE;
   }
-  control_fd_ = fd;
+  // The old segment stays mapped: a thread may still be reading its last
+  // answer there.  It is never written again.
+  segment_.store(header, std::memory_order_release);
+  control_fd_.store(fd, std::memory_order_release);
   client_id_ = welcome.client_id;
-  va_base_ = va_base;
-  va_size_ = cfg.va_size;
-  log_debug("connected to proxy pid %d as client %u, device range 0x%llx", welcome.proxy_pid, client_id_,
-            static_cast<unsigned long long>(va_base));
+  log_debug("%s proxy pid %d as client %u, device range 0x%llx", reattach ? "reattached to" : "connected to",
+            welcome.proxy_pid, client_id_, static_cast<unsigned long long>(va_base));
   return CUDA_SUCCESS;
 }
 
 bool Connection::proxy_alive() {
   if (lost()) return false;
-  pollfd p{control_fd_, POLLIN, 0};
+  if (detached_.load(std::memory_order_acquire)) return true;  // waiting for a reattach: not lost
+  pollfd p{control_fd(), POLLIN, 0};
   int r = poll(&p, 1, 0);
   if (r <= 0) return true;
   bool gone = p.revents & (POLLHUP | POLLERR | POLLNVAL);
@@ -246,6 +269,7 @@ bool Connection::proxy_alive() {
 }
 
 void Connection::mark_lost() {
+  if (detached_.load()) return;  // a checkpointed app has no proxy on purpose
   if (!lost_.exchange(true)) log_error("the proxy is gone: CUDA calls now fail with CUDA_ERROR_DEVICE_UNAVAILABLE");
 }
 
@@ -254,8 +278,8 @@ CUresult Connection::open_channel(uint32_t index) {
   wire::OpenChannel msg{};
   msg.index = index;
   wire::ChannelOpened reply{};
-  if (!wire::send_msg(control_fd_, &msg, sizeof(msg), -1) ||
-      !wire::recv_msg(control_fd_, &reply, sizeof(reply), nullptr)) {
+  const int fd = control_fd();
+  if (!wire::send_msg(fd, &msg, sizeof(msg), -1) || !wire::recv_msg(fd, &reply, sizeof(reply), nullptr)) {
     mark_lost();
     return kProxyLost;
   }
@@ -301,14 +325,22 @@ void close_channel(void* p) {
 }  // namespace
 
 Channel* Connection::channel(CUresult* error) {
-  if (t_channel) return t_channel;
+  if (t_channel && t_channel->epoch() == epoch()) return t_channel;
+  if (t_channel) {
+    // Reattached since: the old channel belongs to a proxy that is gone.
+    delete t_channel;
+    t_channel = nullptr;
+    pthread_setspecific(g_channel_key, nullptr);
+  }
   if (lost()) {
     *error = kProxyLost;
     return nullptr;
   }
   pthread_once(&g_key_once, [] { pthread_key_create(&g_channel_key, close_channel); });
+  wire::SegmentHeader* seg = segment();
+  const uint32_t ep = epoch();
   for (uint32_t i = 0; i < wire::kMaxChannels; ++i) {
-    wire::Channel* shared = wire::channel_at(segment_, i);
+    wire::Channel* shared = wire::channel_at(seg, i);
     uint32_t expected = uint32_t(wire::ChannelState::Free);
     if (!shared->state.compare_exchange_strong(expected, uint32_t(wire::ChannelState::Claimed))) continue;
     shared->owner_tid = uint32_t(syscall(SYS_gettid));
@@ -318,7 +350,7 @@ Channel* Connection::channel(CUresult* error) {
       *error = r;
       return nullptr;
     }
-    t_channel = new Channel(this, shared, i);
+    t_channel = new Channel(this, shared, i, ep);
     pthread_setspecific(g_channel_key, t_channel);
     return t_channel;
   }
@@ -328,11 +360,19 @@ Channel* Connection::channel(CUresult* error) {
 }
 
 uint8_t* Channel::begin(uint16_t opcode, uint32_t payload, bool sync) {
+  failure_ = kProxyLost;
+  if (!conn_->enter_publish(epoch_)) {
+    failure_ = kRestart;
+    return nullptr;
+  }
   wire::RecordHeader* h;
   // Wait for room: the proxy consumes continuously, so this is rare.
   for (int spins = 0; !(h = ring_.try_reserve(payload));) {
     if (++spins > kSpinIterations) {
-      if (!conn_->proxy_alive()) return nullptr;
+      if (!conn_->proxy_alive()) {
+        conn_->leave_publish();
+        return nullptr;
+      }
       usleep(50);
     } else {
       wire::cpu_relax();
@@ -350,6 +390,7 @@ uint8_t* Channel::begin(uint16_t opcode, uint32_t payload, bool sync) {
 
 void Channel::publish() {
   ring_.publish();
+  conn_->leave_publish();
   // Pairs with the worker's store to worker_sleeping then re-check of tail.
   if (ch_->worker_sleeping.load(std::memory_order_seq_cst)) {
     ch_->doorbell.fetch_add(1, std::memory_order_seq_cst);
@@ -405,7 +446,7 @@ bool Channel::wait_counter(std::atomic<uint32_t>& counter, uint32_t target) {
 
 CUresult Channel::call(uint16_t opcode, const uint8_t* body, uint32_t size) {
   uint8_t* p = begin(opcode, size, true);
-  if (!p) return kProxyLost;
+  if (!p) return failure();
   if (size) std::memcpy(p, body, size);
   publish();
   return wait();

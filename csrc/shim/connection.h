@@ -15,6 +15,20 @@ namespace sing::shim {
 // docs/proxy.md): the job must be restarted or restored, as after a GPU fault.
 inline constexpr CUresult kProxyLost = CUDA_ERROR_DEVICE_UNAVAILABLE;
 
+// Never returned to the app: the connection changed (a checkpointed app was
+// restored and reattached) while a call was being sent; the call starts over
+// on the new connection.  Nothing of it had been published.
+inline constexpr CUresult kRestart = CUresult(0x7ffe0001);
+
+// Runs `op` until it does not ask to start over.
+template <class F>
+CUresult with_restart(F op) {
+  for (;;) {
+    CUresult r = op();
+    if (r != kRestart) return r;
+  }
+}
+
 class Channel;
 
 class Connection {
@@ -24,9 +38,11 @@ class Connection {
   static Connection* get();
   static CUresult connect_error();
 
-  wire::SegmentHeader* segment() const { return segment_; }
-  int control_fd() const { return control_fd_; }
+  wire::SegmentHeader* segment() const { return segment_.load(std::memory_order_acquire); }
+  int control_fd() const { return control_fd_.load(std::memory_order_acquire); }
   uint32_t client_id() const { return client_id_; }
+  // Bumped each time the app reattaches to a (new) proxy.
+  uint32_t epoch() const { return epoch_.load(std::memory_order_acquire); }
   // The job's device address range in this process (PROT_NONE).
   bool in_device_range(uint64_t p) const { return p >= va_base_ && p < va_base_ + va_size_; }
   bool overlaps_device_range(uint64_t p, uint64_t n) const { return p < va_base_ + va_size_ && p + n > va_base_; }
@@ -49,28 +65,51 @@ class Connection {
   CUresult share_host(uint64_t addr, uint64_t bytes, int fd);
   CUresult unshare_host(uint64_t addr, uint64_t bytes);
 
+  // --- checkpoints (control.cpp) ---
+  // The gate every record passes: closed while the proxy checkpoints the app.
+  // Returns false when the calling thread must start its call over (it
+  // waited through a reattach).
+  bool enter_publish(uint32_t channel_epoch);
+  void leave_publish();
+  // The control thread: carries out the proxy's commands.
+  void run_control();
+  // Detached: connect to the job's proxy again, presenting `token`.
+  bool reattach(uint64_t token);
+
  private:
   Connection() = default;
   CUresult establish();
   CUresult attempt(uint64_t va_base, bool* busy);
+  // Hello/Welcome and the segment, for a fresh connection or a reattach.
+  CUresult handshake(int fd, uint64_t va_base, bool reattach, uint64_t token, bool* busy, bool* not_yet);
 
-  wire::SegmentHeader* segment_ = nullptr;
-  int control_fd_ = -1;
+  std::atomic<wire::SegmentHeader*> segment_{nullptr};
+  std::atomic<int> control_fd_{-1};
   uint32_t client_id_ = 0;
-  uint64_t va_base_ = 0, va_size_ = 0;
+  uint64_t va_base_ = 0, va_size_ = 0, host_base_ = 0;
+  int host_fd_ = -1;  // kept: a reattach hands the same shared host memory to the new proxy
   std::atomic<bool> lost_{false};
+  std::atomic<uint32_t> epoch_{0};
+  // The gate: open (0) or closed (1; futex word), and threads between
+  // enter_publish and leave_publish.
+  std::atomic<uint32_t> gate_{0};
+  std::atomic<int> publishing_{0};
+  std::atomic<bool> detached_{false};
 };
 
 // A per-thread request ring and response area.  Only its owner thread writes
 // records, so no locking: reserve, encode, publish, and for a sync record wait.
 class Channel {
  public:
-  Channel(Connection* conn, wire::Channel* shared, uint32_t index)
-      : conn_(conn), ch_(shared), index_(index), ring_(shared) {}
+  Channel(Connection* conn, wire::Channel* shared, uint32_t index, uint32_t epoch)
+      : conn_(conn), ch_(shared), index_(index), epoch_(epoch), ring_(shared) {}
 
   // Reserves room for a record with `payload` bytes and writes its header.
-  // Returns where the payload goes, or null if the proxy is lost.
+  // Returns where the payload goes, or null: then `failure()` says whether
+  // the proxy is lost or the call must start over (kRestart).
   uint8_t* begin(uint16_t opcode, uint32_t payload, bool sync);
+  CUresult failure() const { return failure_; }
+  uint32_t epoch() const { return epoch_; }
   // Makes the record visible to the proxy (and wakes its worker if it sleeps).
   void publish();
   // Waits for the answer to the last published sync record.
@@ -97,7 +136,9 @@ class Channel {
   Connection* conn_;
   wire::Channel* ch_;
   uint32_t index_;
+  uint32_t epoch_;
   wire::RingProducer ring_;
+  CUresult failure_ = CUDA_SUCCESS;
   uint32_t last_ticket_ = 0;
 };
 

@@ -135,12 +135,18 @@ class Callbacks {
     return *c;
   }
 
+  // One dispatcher per connection epoch: after a reattach the old one ends
+  // (its segment is gone) and the next host function starts a new one.
   void start() {
-    std::call_once(once_, [this] {
-      conn_ = Connection::get();
-      if (!conn_) return;
-      spawn([this] { dispatch(); });
-    });
+    Connection* conn = Connection::get();
+    if (!conn) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    const uint32_t epoch = conn->epoch();
+    if (running_ && started_epoch_ == epoch) return;
+    conn_ = conn;
+    running_ = true;
+    started_epoch_ = epoch;
+    spawn([this, epoch] { dispatch(epoch); });
   }
 
  private:
@@ -154,9 +160,9 @@ class Callbacks {
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
   }
 
-  void dispatch() {
+  void dispatch(uint32_t epoch) {
     SegmentHeader* seg = conn_->segment();
-    while (!conn_->lost()) {
+    while (!conn_->lost() && conn_->epoch() == epoch) {
       uint32_t seen = seg->cb_posted.load(std::memory_order_acquire);
       for (auto& slot : seg->cb) {
         uint32_t expected = kSlotPosted;
@@ -214,8 +220,9 @@ class Callbacks {
     futex_wake_all(&slot->state);
   }
 
-  std::once_flag once_;
   Connection* conn_ = nullptr;
+  bool running_ = false;
+  uint32_t started_epoch_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<CallbackSlot*> queue_;

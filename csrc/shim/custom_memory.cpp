@@ -78,13 +78,14 @@ CUresult staged_h2d(uint16_t op, uint64_t dst, const void* src, size_t n, CUstre
     const uint16_t slot = uint16_t(k % kStageSlots);
     std::memcpy(sh->stage[slot], static_cast<const uint8_t*>(src) + off, len);
     uint8_t* p = ch->begin(kOpStageH2D, sizeof(StageChunk), false);
-    if (!p) return kProxyLost;
+    if (!p) return ch->failure();
     StageChunk chunk{op, slot, len, dst + off, reinterpret_cast<uint64_t>(stream)};
     std::memcpy(p, &chunk, sizeof(chunk));
     ch->publish();
   }
   CopyRequest fin{kCopyStagedFinish, 0, dst, 0, n, reinterpret_cast<uint64_t>(stream)};
-  return sync_call(op, [&](Writer& w) { w.put(fin); }).result;
+  auto fill = [&](Writer& w) { w.put(fin); };
+  return sync_call_once(op, fill, true).result;
 }
 
 // Pageable destination: the proxy streams the chunks back.
@@ -96,7 +97,7 @@ CUresult staged_d2h(uint16_t op, void* dst, uint64_t src, size_t n, CUstream str
   const uint32_t filled0 = sh->stage_filled.load(std::memory_order_acquire);
   const uint32_t acked0 = sh->stage_acked.load(std::memory_order_acquire);
   uint8_t* p = ch->begin(op, sizeof(CopyRequest), true);
-  if (!p) return kProxyLost;
+  if (!p) return ch->failure();
   CopyRequest req{kCopyStagedD2H, 0, 0, src, n, reinterpret_cast<uint64_t>(stream)};
   std::memcpy(p, &req, sizeof(req));
   ch->publish();
@@ -120,13 +121,15 @@ CUresult staged_d2h(uint16_t op, void* dst, uint64_t src, size_t n, CUstream str
 
 template <uint16_t Op>
 CUresult htod(CUdeviceptr dst, const void* src, size_t n, CUstream stream, bool async) {
-  if (n && src && side(src, n) == Side::Pageable) return staged_h2d(Op, dst, src, n, stream);
+  if (n && src && side(src, n) == Side::Pageable)
+    return with_restart([&] { return staged_h2d(Op, dst, src, n, stream); });
   return direct(Op, async, dst, reinterpret_cast<uint64_t>(src), n, stream);
 }
 
 template <uint16_t Op>
 CUresult dtoh(void* dst, CUdeviceptr src, size_t n, CUstream stream, bool async) {
-  if (n && dst && side(dst, n) == Side::Pageable) return staged_d2h(Op, dst, src, n, stream);
+  if (n && dst && side(dst, n) == Side::Pageable)
+    return with_restart([&] { return staged_d2h(Op, dst, src, n, stream); });
   return direct(Op, async, reinterpret_cast<uint64_t>(dst), src, n, stream);
 }
 
@@ -140,8 +143,8 @@ CUresult uva(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream stream, bool a
     std::memmove(d, s, n);  // host to host: no device involved
     return CUDA_SUCCESS;
   }
-  if (sp) return staged_h2d(Op, dst, s, n, stream);
-  if (dp) return staged_d2h(Op, d, src, n, stream);
+  if (sp) return with_restart([&] { return staged_h2d(Op, dst, s, n, stream); });
+  if (dp) return with_restart([&] { return staged_d2h(Op, d, src, n, stream); });
   return direct(Op, async, dst, src, n, stream);
 }
 

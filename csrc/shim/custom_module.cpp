@@ -116,8 +116,8 @@ struct Loaded {
   uint64_t handle;
 };
 
-Loaded load(uint16_t op, const void* image, unsigned num_jit, const CUjit_option* jit, void** jit_values,
-            unsigned num_lib, const CUlibraryOption* lib, void** lib_values) {
+Loaded load_once(uint16_t op, const void* image, unsigned num_jit, const CUjit_option* jit, void** jit_values,
+                 unsigned num_lib, const CUlibraryOption* lib, void** lib_values) {
   if (!image) return {CUDA_ERROR_INVALID_VALUE, 0};
   if (num_jit && (!jit || !jit_values)) return {CUDA_ERROR_INVALID_VALUE, 0};
   if (num_lib && (!lib || !lib_values)) return {CUDA_ERROR_INVALID_VALUE, 0};
@@ -145,18 +145,21 @@ Loaded load(uint16_t op, const void* image, unsigned num_jit, const CUjit_option
     for (uint64_t off = 0; off < size; off += kInline) {
       const uint32_t n = uint32_t(std::min(kInline, size - off));
       uint8_t* p = ch->begin(kOpBlobAppend, n, false);
-      if (!p) return {kProxyLost, 0};
+      if (!p) return {ch->failure(), 0};
       std::memcpy(p, data + off, n);
       ch->publish();
     }
   }
   ImageRequest req{blob, num_jit, num_lib, 0, size};
-  Answer a = sync_call(op, [&](Writer& w) {
+  auto fill = [&](Writer& w) {
     w.put(req);
     for (unsigned i = 0; i < num_jit; ++i) w.put(JitOption{uint32_t(jit[i]), 0, reinterpret_cast<uint64_t>(jit_values[i])});
     for (unsigned i = 0; i < num_lib; ++i) w.put(JitOption{uint32_t(lib[i]), 0, reinterpret_cast<uint64_t>(lib_values[i])});
     if (!blob) w.put(data, uint32_t(size));
-  });
+  };
+  // The blob went ahead on this connection: the load must follow on it too
+  // (a restart sends the blob again).
+  Answer a = sync_call_once(op, fill, true);
   if (!a.channel) return {a.result, 0};
   Reader r = a.reader();
   uint64_t handle = r.get<uint64_t>();
@@ -189,6 +192,14 @@ Loaded load(uint16_t op, const void* image, unsigned num_jit, const CUjit_option
     }
   }
   return {a.result, handle};
+}
+
+Loaded load(uint16_t op, const void* image, unsigned num_jit, const CUjit_option* jit, void** jit_values,
+            unsigned num_lib, const CUlibraryOption* lib, void** lib_values) {
+  for (;;) {
+    Loaded l = load_once(op, image, num_jit, jit, jit_values, num_lib, lib, lib_values);
+    if (l.result != kRestart) return l;
+  }
 }
 
 bool read_file(const char* path, std::vector<uint8_t>* out) {

@@ -155,6 +155,10 @@ struct Forward;
 template <uint16_t Op, class... A>
 struct Forward<Op, CUresult(A...)> {
   static CUresult sync(A... a) {
+    return with_restart([&] { return sync_once(a...); });
+  }
+
+  static CUresult sync_once(A... a) {
     CUresult err;
     Channel* ch = call_channel(Op, &err);
     if (!ch) return err;
@@ -162,7 +166,7 @@ struct Forward<Op, CUresult(A...)> {
     (encode_arg(sizer, a), ...);
     if (sizer.size() > wire::kMaxRecordBytes) return CUDA_ERROR_INVALID_VALUE;
     uint8_t* p = ch->begin(Op, sizer.size(), true);
-    if (!p) return kProxyLost;
+    if (!p) return ch->failure();
     wire::Writer w(p, sizer.size());
     (encode_arg(w, a), ...);
     ch->publish();
@@ -178,6 +182,10 @@ struct Forward<Op, CUresult(A...)> {
   // Fire and forget: the proxy reports a failure on a later call, as CUDA
   // reports asynchronous errors.
   static CUresult async(A... a) {
+    return with_restart([&] { return async_once(a...); });
+  }
+
+  static CUresult async_once(A... a) {
     CUresult err;
     Channel* ch = call_channel(Op, &err);
     if (!ch) return err;
@@ -191,7 +199,7 @@ struct Forward<Op, CUresult(A...)> {
     (encode_arg(sizer, a), ...);
     if (sizer.size() > wire::kMaxRecordBytes) return CUDA_ERROR_INVALID_VALUE;
     uint8_t* p = ch->begin(Op, sizer.size(), false);
-    if (!p) return kProxyLost;
+    if (!p) return ch->failure();
     wire::Writer w(p, sizer.size());
     (encode_arg(w, a), ...);
     ch->publish();

@@ -42,8 +42,11 @@ TEST(WireLayout, ChannelFieldsOnSeparateLines) {
 TEST(WireLayout, Segment) {
   EXPECT_EQ(offsetof(SegmentHeader, magic), 0u);
   EXPECT_EQ(offsetof(SegmentHeader, next_ticket), 64u);
-  EXPECT_EQ(offsetof(SegmentHeader, cb_posted), 128u);
-  EXPECT_EQ(offsetof(SegmentHeader, cb), 192u);
+  EXPECT_EQ(offsetof(SegmentHeader, command_seq), 128u);
+  EXPECT_EQ(offsetof(SegmentHeader, reattach_token), 136u);
+  EXPECT_EQ(offsetof(SegmentHeader, ack_seq), 192u);
+  EXPECT_EQ(offsetof(SegmentHeader, cb_posted), 256u);
+  EXPECT_EQ(offsetof(SegmentHeader, cb), 320u);
   EXPECT_EQ(sizeof(CallbackSlot), 64u);
   EXPECT_EQ(uint32_t(kUserObjectDestructor), 2u);
   EXPECT_EQ(offsetof(CallbackSlot, state), 32u);
@@ -63,7 +66,7 @@ TEST(WireLayout, Payloads) {
 }
 
 TEST(WireLayout, ControlMessages) {
-  EXPECT_EQ(sizeof(Hello), 112u);
+  EXPECT_EQ(sizeof(Hello), 120u);
   EXPECT_EQ(sizeof(Welcome), 160u);
   EXPECT_EQ(sizeof(OpenChannel), 8u);
   EXPECT_EQ(sizeof(ChannelOpened), 8u);

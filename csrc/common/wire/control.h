@@ -24,13 +24,16 @@ enum class MsgType : uint32_t {
   ShareHost = 5,    // a memfd of the app's registered pages, to map at the same address
   UnshareHost = 6,  // those pages are no longer registered: unmap them
   HostShared = 7,   // the answer to either
+  Manage = 8,       // from a job's supervisor (checkpoints)
+  ManageReply = 9,
 };
 
 struct Hello {
   MsgType type = MsgType::Hello;
   uint32_t version;
   int32_t pid;
-  uint32_t reserved;
+  uint32_t reattach;              // 1: a checkpointed app coming back (token below)
+  uint64_t token;
   uint64_t va_base, va_size;      // device addresses of the job (PROT_NONE in the app)
   uint64_t host_base, host_size;  // shared host memory (pinned, mapped, managed), memfd attached
   char job[64];
@@ -41,7 +44,7 @@ struct Welcome {
   int32_t result;                 // CUresult; the segment memfd is attached on success
   uint32_t client_id;
   uint32_t range_busy;            // refused because this proxy serves the range already
-  uint32_t reserved;
+  uint32_t not_yet;               // reattach: no such job here (yet); try again later
   int32_t proxy_pid;
   uint64_t segment_bytes;
   char message[128];              // why, when result is not CUDA_SUCCESS
@@ -69,6 +72,37 @@ struct ShareHost {
 struct HostShared {
   MsgType type = MsgType::HostShared;
   int32_t result;
+};
+
+}  // namespace sing::wire
+
+namespace sing::wire {
+
+// Checkpoint management, sent by a job's supervisor on a connection of its
+// own (first message instead of Hello).  Paths are absolute.
+enum class ManageOp : uint32_t {
+  Checkpoint = 1,  // quiesce job, write its device state (chunks into `chunks`, manifest to `path`), detach it
+  Resume = 2,      // a checkpoint is over and the app still runs: let it reattach
+  Release = 3,     // the app was dumped and is gone: free what it held
+  Restore = 4,     // load `path` (chunks in `chunks`) and wait for the app to reattach
+  Status = 5,
+};
+
+struct Manage {
+  MsgType type = MsgType::Manage;
+  ManageOp op;
+  char job[64];
+  char path[512];
+  char chunks[512];
+};
+
+struct ManageReply {
+  MsgType type = MsgType::ManageReply;
+  int32_t result;                 // CUresult
+  uint64_t bytes, bytes_written, chunks, chunks_written;
+  uint64_t token;
+  double seconds;
+  char message[512];
 };
 
 }  // namespace sing::wire

@@ -25,6 +25,13 @@ static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
 enum class ChannelState : uint32_t { Free = 0, Claimed = 1, Open = 2, Closing = 3 };
 
+enum Command : uint32_t {
+  kCmdNone = 0,
+  kCmdQuiesce = 1,  // park every new call, acknowledge once none is being published
+  kCmdResume = 2,   // let them go
+  kCmdDetach = 3,   // close the socket, wait for a proxy to reattach to (same job, token)
+};
+
 // One record in a request ring: header + payload, 8-byte aligned.
 struct RecordHeader {
   uint32_t length;   // header + payload, rounded up to 8
@@ -92,6 +99,13 @@ struct alignas(4096) SegmentHeader {
   int32_t proxy_pid;
   uint32_t client_id;
   alignas(64) std::atomic<uint64_t> next_ticket;   // taken by the app, one per record
+  // Commands from the proxy to the shim's control thread (Command), for
+  // checkpoints: the proxy stores `command`, bumps `command_seq` (a futex
+  // word); the shim carries it out and sets `ack_seq` to the same number.
+  alignas(64) std::atomic<uint32_t> command_seq;
+  std::atomic<uint32_t> command;
+  uint64_t reattach_token;        // with kCmdDetach: what the app presents to reattach
+  alignas(64) std::atomic<uint32_t> ack_seq;
   // Host functions: the proxy bumps cb_posted (a futex word) after posting
   // a slot; the app's callback dispatcher sleeps on it.
   alignas(64) std::atomic<uint32_t> cb_posted;

@@ -32,33 +32,6 @@ inline bool send_msg(int sock, const void* data, size_t size, int fd) {
   return n == ssize_t(size);
 }
 
-// Receives one message of at most `cap` bytes; *got says how many.  A passed
-// descriptor lands in *fd (-1 if none).  False on EOF, error or truncation.
-inline bool recv_any(int sock, void* data, size_t cap, size_t* got, int* fd) {
-  *fd = -1;
-  iovec iov{data, cap};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))];
-  msg.msg_control = buf;
-  msg.msg_controllen = sizeof(buf);
-  ssize_t n;
-  do {
-    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(fd, CMSG_DATA(c), sizeof(int));
-  }
-  if (n <= 0 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-    if (*fd >= 0) close(*fd);
-    *fd = -1;
-    return false;
-  }
-  *got = size_t(n);
-  return true;
-}
-
 // Receives exactly `size` bytes; a passed descriptor lands in *fd (-1 if
 // none).  False on EOF, error or a message of another size.
 inline bool recv_msg(int sock, void* data, size_t size, int* fd) {
@@ -90,6 +63,39 @@ inline bool recv_msg(int sock, void* data, size_t size, int* fd) {
     if (n >= 0) errno = EPROTO;
     return false;
   }
+  return true;
+}
+
+// Receives one message of up to `cap` bytes; its size in *n.
+inline bool recv_any(int sock, void* data, size_t cap, size_t* n, int* fd) {
+  if (fd) *fd = -1;
+  iovec iov{data, cap};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))];
+  msg.msg_control = buf;
+  msg.msg_controllen = sizeof(buf);
+  ssize_t got;
+  do {
+    got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (got < 0 && errno == EINTR);
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int x;
+      std::memcpy(&x, CMSG_DATA(c), sizeof(int));
+      if (fd) *fd = x;
+      else close(x);
+    }
+  }
+  if (got <= 0 || (msg.msg_flags & MSG_TRUNC)) {
+    if (fd && *fd >= 0) {
+      close(*fd);
+      *fd = -1;
+    }
+    return false;
+  }
+  *n = size_t(got);
   return true;
 }
 

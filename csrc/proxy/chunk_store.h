@@ -1,0 +1,42 @@
+// A directory of content-addressed chunks: a chunk's name is the XXH3-128 of
+// its bytes, so identical chunks (replicas' parameters, untouched memory,
+// what did not change since the last checkpoint) are stored once and never
+// rewritten, and a chunk is verified against its name when read.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sing::proxy {
+
+struct ChunkStats {
+  uint64_t chunks = 0, chunks_written = 0;
+  uint64_t bytes = 0, bytes_written = 0;
+};
+
+class ChunkStore {
+ public:
+  explicit ChunkStore(std::string dir) : dir_(std::move(dir)) {}
+
+  // Stores `n` bytes (if not there yet) and returns their name.  False (with
+  // `error`) when the disk refuses: nothing half-written is left under a
+  // chunk's name (temporary file, fsync, rename).
+  bool put(const uint8_t* data, uint64_t n, std::string* name, std::string& error);
+  // Reads a chunk and checks its bytes against its name.
+  bool get(const std::string& name, std::vector<uint8_t>* out, std::string& error) const;
+  // Flushes the directories written to (the chunks themselves are synced one by one).
+  bool sync(std::string& error);
+
+  const ChunkStats& stats() const { return stats_; }
+
+  static std::string hash(const uint8_t* data, uint64_t n);
+
+ private:
+  std::string path_of(const std::string& name) const;
+
+  std::string dir_;
+  ChunkStats stats_;
+  std::vector<std::string> dirty_dirs_;
+};
+
+}  // namespace sing::proxy

@@ -1,0 +1,537 @@
+#include "image.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <vector>
+
+#include "backend.h"
+#include "log.h"
+#include "pools.h"
+#include "translate.h"
+
+namespace sing::proxy {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr uint64_t kChunkBytes = 4ull << 20;
+
+std::string hex(const void* p, size_t n) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  s.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t b = static_cast<const uint8_t*>(p)[i];
+    s += d[b >> 4];
+    s += d[b & 15];
+  }
+  return s;
+}
+
+template <class T>
+bool unhex(const json& j, T* out) {
+  if (!j.is_string()) return false;
+  const std::string s = j.get<std::string>();
+  if (s.size() != sizeof(T) * 2) return false;
+  auto* o = reinterpret_cast<uint8_t*>(out);
+  for (size_t i = 0; i < sizeof(T); ++i) o[i] = uint8_t(std::stoi(s.substr(2 * i, 2), nullptr, 16));
+  return true;
+}
+
+// The app's memory in [va, va+bytes) as chunk names.
+bool dump_range(ChunkStore& store, uint64_t va, uint64_t bytes, std::vector<uint8_t>& buf, json* chunks,
+                std::string& error) {
+  *chunks = json::array();
+  for (uint64_t off = 0; off < bytes; off += kChunkBytes) {
+    const uint64_t n = std::min(kChunkBytes, bytes - off);
+    CUresult r = BACKEND(cuMemcpyDtoH_v2)(buf.data(), va + off, n);
+    if (r != CUDA_SUCCESS) {
+      error = "cannot read device memory at " + std::to_string(va + off);
+      return false;
+    }
+    std::string name;
+    if (!store.put(buf.data(), n, &name, error)) return false;
+    chunks->push_back(name);
+  }
+  return true;
+}
+
+bool fill_range(const ChunkStore& store, uint64_t va, uint64_t bytes, const json& chunks, std::string& error) {
+  if (!chunks.is_array() || chunks.size() != (bytes + kChunkBytes - 1) / kChunkBytes) {
+    error = "memory at " + std::to_string(va) + ": wrong number of chunks";
+    return false;
+  }
+  std::vector<uint8_t> data;
+  uint64_t off = 0;
+  for (auto& c : chunks) {
+    if (!c.is_string() || !store.get(c.get<std::string>(), &data, error)) return false;
+    const uint64_t n = std::min(kChunkBytes, bytes - off);
+    if (data.size() != n) {
+      error = "chunk " + c.get<std::string>() + " has the wrong size";
+      return false;
+    }
+    if (BACKEND(cuMemcpyHtoD_v2)(va + off, data.data(), n) != CUDA_SUCCESS) {
+      error = "cannot write device memory at " + std::to_string(va + off);
+      return false;
+    }
+    off += n;
+  }
+  return true;
+}
+
+bool write_file_atomically(const std::string& path, const std::string& text, std::string& error) {
+  const std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && write(fd, text.data(), text.size()) == ssize_t(text.size()) && fsync(fd) == 0;
+  if (fd >= 0) close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    error = "cannot write " + path + ": " + std::strerror(errno);
+    unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+CUdevice device_of(CUcontext ctx) {
+  CUdevice dev = 0;
+  if (BACKEND(cuCtxPushCurrent_v2)(ctx) == CUDA_SUCCESS) {
+    BACKEND(cuCtxGetDevice)(&dev);
+    BACKEND(cuCtxPopCurrent_v2)(nullptr);
+  }
+  return dev;
+}
+
+// Makes some context of the client current on this thread (memory copies
+// need one); returns false when it has none.
+bool push_any_context(Client& c) {
+  auto ctxs = c.handles.live(HandleKind::Context);
+  if (ctxs.empty()) return false;
+  return BACKEND(cuCtxPushCurrent_v2)(reinterpret_cast<CUcontext>(ctxs.front().second)) == CUDA_SUCCESS;
+}
+
+}  // namespace
+
+CUresult write_image(Client& c, const std::string& chunks_dir, const std::string& manifest, ChunkStats* stats,
+                     std::string& error) {
+  // Objects whose recipe is not recorded yet cannot be recreated: refuse
+  // rather than restore something different.
+  for (auto kind : {HandleKind::Graph, HandleKind::GraphExec, HandleKind::GraphNode, HandleKind::UserObject,
+                    HandleKind::LinkState, HandleKind::Array, HandleKind::MipArray, HandleKind::ExtMemory,
+                    HandleKind::ExtSemaphore, HandleKind::GreenCtx}) {
+    if (!c.handles.live(kind).empty()) {
+      error = "the job holds CUDA graphs or other objects that cannot be checkpointed yet";
+      return CUDA_ERROR_NOT_SUPPORTED;
+    }
+  }
+  ChunkStore store(chunks_dir);
+  json m;
+  m["format"] = kImageFormat;
+  m["job"] = c.job();
+  m["token"] = c.token();
+  m["va_base"] = c.va_base();
+  m["va_size"] = c.va_size();
+  m["host_base"] = c.host_base();
+  m["host_size"] = c.host_size();
+  m["issued"] = c.handles.issued();
+
+  // Contexts: primary ones by device, created ones with their flags.
+  json ctxs = json::array();
+  for (auto& [vid, real] : c.handles.live(HandleKind::Context)) {
+    auto ctx = reinterpret_cast<CUcontext>(real);
+    CUdevice dev = device_of(ctx);
+    unsigned flags = 0;
+    int active = 0;
+    bool primary = !c.records.contexts.count(vid);
+    if (primary) BACKEND(cuDevicePrimaryCtxGetState)(dev, &flags, &active);
+    else flags = c.records.contexts[vid].flags;
+    ctxs.push_back({{"vid", vid}, {"device", dev}, {"flags", flags}, {"primary", primary}});
+  }
+  m["contexts"] = ctxs;
+  json threads = json::array();
+  c.each_worker([&](Worker& w) {
+    CUcontext cur = nullptr;
+    w.run_on_thread([&] { BACKEND(cuCtxGetCurrent)(&cur); });
+    if (cur) threads.push_back({{"tid", w.owner_tid()}, {"ctx", reinterpret_cast<uint64_t>(to_app(c, cur))}});
+  });
+  m["threads"] = threads;
+
+  if (!push_any_context(c) && !c.heap.mappings().empty()) {
+    error = "the job has device memory but no context";
+    return CUDA_ERROR_INVALID_CONTEXT;
+  }
+  std::vector<uint8_t> buf(kChunkBytes);
+  // The allocator and every mapping of the job's range, contents as chunks.
+  DeviceHeap::State st = c.heap.save();
+  json heap;
+  heap["base"] = st.base;
+  heap["size"] = st.size;
+  for (auto& a : st.allocs)
+    heap["allocs"].push_back({a.va, a.bytes, a.slab, a.mapped, a.device, a.context, a.pool});
+  for (auto& s : st.slabs) heap["slabs"].push_back({{"va", s.va}, {"block", s.block}, {"used", s.used},
+                                                     {"bitmap", s.bitmap}, {"device", s.device}, {"pool", s.pool}});
+  heap["free_va"] = st.free_va;
+  heap["app_va"] = st.app_va;
+  for (auto& a : st.access) heap["access"].push_back({{"pool", a.pool}, {"owner", a.owner}, {"to", a.accessors}});
+  m["heap"] = heap;
+  json memory = json::array();
+  bool ok = true;
+  for (auto& mp : c.heap.mappings()) {
+    json chunks;
+    if (!(ok = dump_range(store, mp.va, mp.bytes, buf, &chunks, error))) break;
+    memory.push_back({{"va", mp.va}, {"bytes", mp.bytes}, {"chunks", chunks}});
+  }
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    json allocs = json::array(), maps = json::array(), access = json::array(), blocks = json::array();
+    for (auto& [vid, a] : c.app_allocations) allocs.push_back({{"vid", vid}, {"bytes", a.bytes}, {"prop", hex(&a.prop, sizeof(a.prop))}});
+    for (auto& [va, mp] : c.app_mappings) {
+      maps.push_back({{"va", va}, {"bytes", mp.bytes}, {"offset", mp.offset}, {"handle", mp.handle_vid}});
+      json chunks;
+      if (ok && (ok = dump_range(store, va, mp.bytes, buf, &chunks, error)))
+        memory.push_back({{"va", va}, {"bytes", mp.bytes}, {"chunks", chunks}});
+    }
+    for (auto& [va, a] : c.records.access) {
+      json descs = json::array();
+      for (auto& d : a.second) descs.push_back(hex(&d, sizeof(d)));
+      access.push_back({{"va", va}, {"bytes", a.first}, {"descs", descs}});
+    }
+    for (auto& [ptr, b] : c.host_blocks) blocks.push_back({{"ptr", ptr}, {"bytes", b.bytes}, {"kind", b.kind}, {"flags", b.flags}});
+    m["app_vmm"] = {{"allocations", allocs}, {"mappings", maps}, {"access", access}};
+    m["host_blocks"] = blocks;
+    m["memory"] = memory;
+
+    // Modules and libraries in the order they were loaded (ids grow).
+    json images = json::array();
+    for (auto& [vid, img] : c.images) {
+      if (!ok) break;
+      json chunks = json::array();
+      for (uint64_t off = 0; off < img.bytes.size() && ok; off += kChunkBytes) {
+        std::string name;
+        ok = store.put(img.bytes.data() + off, std::min<uint64_t>(kChunkBytes, img.bytes.size() - off), &name, error);
+        chunks.push_back(name);
+      }
+      images.push_back({{"vid", vid}, {"library", img.library}, {"ctx", img.ctx}, {"bytes", img.bytes.size()},
+                        {"chunks", chunks}, {"jit", img.jit}, {"lib", img.lib}});
+    }
+    m["images"] = images;
+    json fns = json::array(), kernels = json::array(), kfns = json::array();
+    for (auto& [vid, rec] : c.records.functions) {
+      uint64_t real;
+      if (c.handles.to_real(HandleKind::Function, vid, &real)) fns.push_back({vid, rec.first, rec.second});
+    }
+    for (auto& [vid, rec] : c.records.kernels) {
+      uint64_t real;
+      if (c.handles.to_real(HandleKind::Kernel, vid, &real)) kernels.push_back({vid, rec.first, rec.second});
+    }
+    for (auto& [vid, k] : c.records.kernel_functions) {
+      uint64_t real;
+      if (c.handles.to_real(HandleKind::Function, vid, &real)) kfns.push_back({vid, k});
+    }
+    m["functions"] = fns;
+    m["kernels"] = kernels;
+    m["kernel_functions"] = kfns;
+    json globals = json::array();
+    for (auto& [start, g] : c.module_globals) {
+      json chunks;
+      if (ok && (ok = dump_range(store, start, g.first, buf, &chunks, error)))
+        globals.push_back({{"start", start}, {"bytes", g.first}, {"owner", g.second},
+                           {"name", c.global_names[start]}, {"chunks", chunks}});
+    }
+    m["globals"] = globals;
+    json streams = json::array(), events = json::array(), pools = json::array();
+    for (auto& [vid, real] : c.handles.live(HandleKind::Stream)) {
+      auto it = c.records.streams.find(vid);
+      if (it == c.records.streams.end()) continue;
+      streams.push_back({{"vid", vid}, {"flags", it->second.flags}, {"priority", it->second.priority},
+                         {"ctx", it->second.ctx}});
+    }
+    for (auto& [vid, real] : c.handles.live(HandleKind::Event)) {
+      auto it = c.records.events.find(vid);
+      if (it != c.records.events.end()) events.push_back({{"vid", vid}, {"flags", it->second}});
+    }
+    for (auto& [vid, p] : c.pools) {
+      json retained = json::array();
+      for (auto& [bytes, ptr] : p.retained_by_size) retained.push_back({bytes, ptr});
+      json access = json::array();
+      for (auto& [dev, f] : p.access) access.push_back({dev, int(f)});
+      pools.push_back({{"vid", vid}, {"props", hex(&p.props, sizeof(p.props))}, {"threshold", p.release_threshold},
+                       {"used", p.used}, {"used_high", p.used_high}, {"reserved_high", p.reserved_high},
+                       {"reuse", {p.reuse_follow_event, p.reuse_opportunistic, p.reuse_internal}},
+                       {"default", p.is_default}, {"retained", retained}, {"retained_bytes", p.retained},
+                       {"access", access}});
+    }
+    m["streams"] = streams;
+    m["events"] = events;
+    m["pools"] = pools;
+    m["current_pool"] = c.current_pool;
+    m["pool_of_alloc"] = c.pool_of_alloc;
+  }
+  BACKEND(cuCtxPopCurrent_v2)(nullptr);
+  if (!ok) return CUDA_ERROR_UNKNOWN;
+  if (!store.sync(error)) return CUDA_ERROR_UNKNOWN;
+  *stats = store.stats();
+  if (!write_file_atomically(manifest, m.dump(1), error)) return CUDA_ERROR_UNKNOWN;
+  return CUDA_SUCCESS;
+}
+
+std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks_dir, const std::string& manifest,
+                                   std::string& error) {
+  json m;
+  try {
+    std::ifstream f(manifest);
+    if (!f) {
+      error = "cannot read " + manifest;
+      return nullptr;
+    }
+    m = json::parse(f);
+  } catch (const std::exception& e) {
+    error = manifest + " is not a valid device image: " + e.what();
+    return nullptr;
+  }
+  try {
+    if (m.at("format").get<int>() != kImageFormat) {
+      error = "device image format " + std::to_string(m.at("format").get<int>()) + " is not supported (want " +
+              std::to_string(kImageFormat) + ")";
+      return nullptr;
+    }
+    ChunkStore store(chunks_dir);
+    auto c = std::make_unique<Client>(client_id, 0, -1, m.at("job").get<std::string>());
+    bool busy = false;
+    CUresult r = c->reserve_range(m.at("va_base"), m.at("va_size"), error, &busy);
+    if (r != CUDA_SUCCESS) return nullptr;
+    c->restored_host_base = m.at("host_base");
+    c->restored_host_size = m.at("host_size");
+    c->set_token(m.at("token"));
+    auto fail = [&](const std::string& why) {
+      error = why;
+      return nullptr;
+    };
+
+    // Contexts.
+    for (auto& x : m.at("contexts")) {
+      const int dev = x.at("device");
+      const unsigned flags = x.at("flags");
+      CUcontext ctx = nullptr;
+      if (x.at("primary").get<bool>()) {
+        BACKEND(cuDevicePrimaryCtxSetFlags_v2)(dev, flags);
+        if (BACKEND(cuDevicePrimaryCtxRetain)(&ctx, dev) != CUDA_SUCCESS)
+          return fail("device " + std::to_string(dev) + " of the image does not exist here");
+      } else {
+        if (BACKEND(cuCtxCreate_v4)(&ctx, nullptr, flags, dev) != CUDA_SUCCESS)
+          return fail("cannot create a context on device " + std::to_string(dev));
+        BACKEND(cuCtxPopCurrent_v2)(nullptr);
+        c->records.contexts[x.at("vid")] = {flags, dev};
+      }
+      c->handles.restore(x.at("vid"), reinterpret_cast<uint64_t>(ctx));
+    }
+    for (auto& t : m.at("threads")) c->thread_contexts[t.at("tid")] = t.at("ctx");
+    if (!push_any_context(*c) && !m.at("memory").empty()) return fail("the image has memory but no context");
+
+    // The allocator and its mappings, the app's own VMM objects.
+    DeviceHeap::State st;
+    const json& h = m.at("heap");
+    st.base = h.at("base");
+    st.size = h.at("size");
+    for (auto& a : h.value("allocs", json::array()))
+      st.allocs.push_back({a[0], a[1], a[2], a[3], a[4], a[5], a[6]});
+    for (auto& s : h.value("slabs", json::array()))
+      st.slabs.push_back({s.at("va"), s.at("block"), s.at("used"), s.at("bitmap").get<std::vector<uint64_t>>(),
+                          s.at("device"), s.at("pool")});
+    st.free_va = h.at("free_va").get<std::vector<std::pair<uint64_t, uint64_t>>>();
+    st.app_va = h.at("app_va").get<std::vector<std::pair<uint64_t, uint64_t>>>();
+    for (auto& a : h.value("access", json::array()))
+      st.access.push_back({a.at("pool"), a.at("owner"), a.at("to").get<std::vector<int>>()});
+    if (c->heap.load(st, error) != CUDA_SUCCESS) return nullptr;
+    const json& vmm = m.at("app_vmm");
+    for (auto& a : vmm.at("allocations")) {
+      CUmemAllocationProp prop;
+      if (!unhex(a.at("prop"), &prop)) return fail("a VMM allocation of the image is malformed");
+      CUmemGenericAllocationHandle real;
+      if (BACKEND(cuMemCreate)(&real, a.at("bytes"), &prop, 0) != CUDA_SUCCESS)
+        return fail("cannot allocate the app's VMM memory again");
+      c->handles.restore(a.at("vid"), real);
+      c->app_allocations[a.at("vid")] = AppAllocation{real, a.at("bytes"), prop};
+    }
+    for (auto& mp : vmm.at("mappings")) {
+      auto it = c->app_allocations.find(mp.at("handle"));
+      if (it == c->app_allocations.end()) return fail("a VMM mapping of the image names no allocation");
+      if (BACKEND(cuMemMap)(mp.at("va"), mp.at("bytes"), mp.at("offset"), it->second.real, 0) != CUDA_SUCCESS)
+        return fail("cannot map the app's VMM memory again at its address");
+      c->app_mappings[mp.at("va")] = AppMapping{mp.at("bytes"), mp.at("offset"), mp.at("handle")};
+    }
+    for (auto& a : vmm.at("access")) {
+      std::vector<CUmemAccessDesc> descs;
+      for (auto& d : a.at("descs")) {
+        CUmemAccessDesc x;
+        if (!unhex(d, &x)) return fail("a VMM access list of the image is malformed");
+        descs.push_back(x);
+      }
+      if (BACKEND(cuMemSetAccess)(a.at("va"), a.at("bytes"), descs.data(), descs.size()) != CUDA_SUCCESS)
+        return fail("cannot grant the app's VMM access again");
+      c->records.access[a.at("va")] = {a.at("bytes"), descs};
+    }
+    for (auto& x : m.at("memory"))
+      if (!fill_range(store, x.at("va"), x.at("bytes"), x.at("chunks"), error)) return nullptr;
+    for (auto& b : m.at("host_blocks")) c->host_blocks[b.at("ptr")] = HostBlock{b.at("bytes"), b.at("kind"), b.at("flags")};
+
+    // Modules and libraries, then the functions and kernels taken from them.
+    for (auto& x : m.at("images")) {
+      std::vector<uint8_t> bytes, part;
+      for (auto& ch : x.at("chunks")) {
+        if (!store.get(ch.get<std::string>(), &part, error)) return nullptr;
+        bytes.insert(bytes.end(), part.begin(), part.end());
+      }
+      if (bytes.size() != x.at("bytes").get<uint64_t>()) return fail("a module image of the checkpoint is truncated");
+      Client::Image img;
+      img.bytes = bytes;
+      img.jit = x.at("jit").get<std::vector<std::pair<uint32_t, uint64_t>>>();
+      img.lib = x.at("lib").get<std::vector<std::pair<uint32_t, uint64_t>>>();
+      img.library = x.at("library");
+      img.ctx = x.at("ctx");
+      uint64_t ctx_real;
+      bool pushed = c->handles.to_real(HandleKind::Context, img.ctx, &ctx_real) &&
+                    BACKEND(cuCtxPushCurrent_v2)(reinterpret_cast<CUcontext>(ctx_real)) == CUDA_SUCCESS;
+      // JIT options by value only (logs are not wanted again).
+      std::vector<CUjit_option> opts;
+      std::vector<void*> vals;
+      for (auto& [o, v] : img.jit) {
+        if (o == CU_JIT_INFO_LOG_BUFFER || o == CU_JIT_ERROR_LOG_BUFFER || o == CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES ||
+            o == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES || o == CU_JIT_WALL_TIME)
+          continue;
+        opts.push_back(CUjit_option(o));
+        vals.push_back(reinterpret_cast<void*>(uintptr_t(v)));
+      }
+      uint64_t real = 0;
+      CUresult lr;
+      if (img.library) {
+        std::vector<CUlibraryOption> lopts;
+        std::vector<void*> lvals;
+        for (auto& [o, v] : img.lib) {
+          lopts.push_back(CUlibraryOption(o));
+          lvals.push_back(reinterpret_cast<void*>(uintptr_t(v)));
+        }
+        CUlibrary lib;
+        lr = BACKEND(cuLibraryLoadData)(&lib, bytes.data(), opts.data(), vals.data(), unsigned(opts.size()),
+                                        lopts.data(), lvals.data(), unsigned(lopts.size()));
+        real = reinterpret_cast<uint64_t>(lib);
+      } else {
+        CUmodule mod;
+        lr = BACKEND(cuModuleLoadDataEx)(&mod, bytes.data(), unsigned(opts.size()), opts.data(), vals.data());
+        real = reinterpret_cast<uint64_t>(mod);
+      }
+      if (pushed) BACKEND(cuCtxPopCurrent_v2)(nullptr);
+      if (lr != CUDA_SUCCESS) return fail("a module of the image does not load on this device");
+      c->handles.restore(x.at("vid"), real);
+      c->images[x.at("vid")] = std::move(img);
+    }
+    for (auto& f : m.at("functions")) {
+      uint64_t mod;
+      if (!c->handles.to_real(HandleKind::Module, f[1], &mod)) return fail("a function of the image has no module");
+      CUfunction fn;
+      const std::string name = f[2];
+      if (BACKEND(cuModuleGetFunction)(&fn, reinterpret_cast<CUmodule>(mod), name.c_str()) != CUDA_SUCCESS)
+        return fail("function " + name + " is missing from its module");
+      c->handles.restore(f[0], reinterpret_cast<uint64_t>(fn));
+      c->records.functions[f[0]] = {f[1], name};
+      c->module_functions[f[1]].push_back(f[0]);
+    }
+    for (auto& k : m.at("kernels")) {
+      uint64_t lib;
+      if (!c->handles.to_real(HandleKind::Library, k[1], &lib)) return fail("a kernel of the image has no library");
+      CUkernel kern;
+      const std::string name = k[2];
+      if (BACKEND(cuLibraryGetKernel)(&kern, reinterpret_cast<CUlibrary>(lib), name.c_str()) != CUDA_SUCCESS)
+        return fail("kernel " + name + " is missing from its library");
+      c->handles.restore(k[0], reinterpret_cast<uint64_t>(kern));
+      c->records.kernels[k[0]] = {k[1], name};
+      c->module_functions[k[1]].push_back(k[0]);
+    }
+    for (auto& kf : m.at("kernel_functions")) {
+      uint64_t kern;
+      if (!c->handles.to_real(HandleKind::Kernel, kf[1], &kern)) return fail("a kernel function of the image is orphaned");
+      CUfunction fn;
+      if (BACKEND(cuKernelGetFunction)(&fn, reinterpret_cast<CUkernel>(kern)) != CUDA_SUCCESS)
+        return fail("cannot take a function from a kernel of the image");
+      c->handles.restore(kf[0], reinterpret_cast<uint64_t>(fn));
+      c->records.kernel_functions[kf[0]] = kf[1];
+    }
+    // Module-scope variables the app asked for: found by name, refilled.
+    for (auto& g : m.at("globals")) {
+      const std::string name = g.at("name");
+      const uint64_t owner = g.at("owner");
+      uint64_t real;
+      CUdeviceptr p = 0;
+      size_t n = 0;
+      CUresult gr = CUDA_ERROR_NOT_FOUND;
+      if (c->handles.to_real(HandleKind::Module, owner, &real))
+        gr = BACKEND(cuModuleGetGlobal_v2)(&p, &n, reinterpret_cast<CUmodule>(real), name.c_str());
+      else if (c->handles.to_real(HandleKind::Library, owner, &real))
+        gr = BACKEND(cuLibraryGetGlobal)(&p, &n, reinterpret_cast<CUlibrary>(real), name.c_str());
+      if (gr != CUDA_SUCCESS || n != g.at("bytes").get<uint64_t>())
+        return fail("module variable " + name + " is missing or has another size");
+      if (!fill_range(store, p, n, g.at("chunks"), error)) return nullptr;
+      if (p != g.at("start").get<uint64_t>())
+        log_info("job '%s': module variable %s moved from 0x%llx to 0x%llx (the driver places module data)",
+                 c->job().c_str(), name.c_str(), static_cast<unsigned long long>(g.at("start").get<uint64_t>()),
+                 static_cast<unsigned long long>(p));
+      c->module_globals[p] = {n, owner};
+      c->global_names[p] = name;
+    }
+    // Streams and events, each in its context.
+    for (auto& s : m.at("streams")) {
+      uint64_t ctx_real;
+      bool pushed = c->handles.to_real(HandleKind::Context, s.at("ctx"), &ctx_real) &&
+                    BACKEND(cuCtxPushCurrent_v2)(reinterpret_cast<CUcontext>(ctx_real)) == CUDA_SUCCESS;
+      CUstream st_;
+      CUresult sr = BACKEND(cuStreamCreateWithPriority)(&st_, s.at("flags"), s.at("priority"));
+      if (pushed) BACKEND(cuCtxPopCurrent_v2)(nullptr);
+      if (sr != CUDA_SUCCESS) return fail("cannot create a stream of the image");
+      c->handles.restore(s.at("vid"), reinterpret_cast<uint64_t>(st_));
+      c->records.streams[s.at("vid")] = {s.at("flags"), s.at("priority"), s.at("ctx")};
+    }
+    for (auto& e : m.at("events")) {
+      CUevent ev;
+      if (BACKEND(cuEventCreate)(&ev, e.at("flags")) != CUDA_SUCCESS) return fail("cannot create an event of the image");
+      c->handles.restore(e.at("vid"), reinterpret_cast<uint64_t>(ev));
+      c->records.events[e.at("vid")] = e.at("flags");
+    }
+    // Pools live in the proxy only: their state comes back as it was.
+    uint64_t next_pool = 1ull << 40;
+    for (auto& p : m.at("pools")) {
+      Pool pool;
+      if (!unhex(p.at("props"), &pool.props)) return fail("a pool of the image is malformed");
+      pool.release_threshold = p.at("threshold");
+      pool.used = p.at("used");
+      pool.used_high = p.at("used_high");
+      pool.reserved_high = p.at("reserved_high");
+      pool.reuse_follow_event = p.at("reuse")[0];
+      pool.reuse_opportunistic = p.at("reuse")[1];
+      pool.reuse_internal = p.at("reuse")[2];
+      pool.is_default = p.at("default");
+      for (auto& r : p.at("retained")) pool.retained_by_size.emplace(r[0].get<uint64_t>(), r[1].get<uint64_t>());
+      pool.retained = p.at("retained_bytes");
+      for (auto& a : p.at("access")) pool.access[a[0]] = CUmemAccess_flags(a[1].get<int>());
+      c->handles.restore(p.at("vid"), next_pool++);
+      c->pools[p.at("vid")] = pool;
+    }
+    c->current_pool = m.at("current_pool").get<std::map<int, uint64_t>>();
+    c->pool_of_alloc = m.at("pool_of_alloc").get<std::map<uint64_t, uint64_t>>();
+    c->handles.continue_from(m.at("issued"));
+    BACKEND(cuCtxPopCurrent_v2)(nullptr);
+    c->set_detached();
+    c->reattachable.store(true);
+    return c;
+  } catch (const std::exception& e) {
+    error = manifest + " is malformed: " + e.what();
+    return nullptr;
+  }
+}
+
+}  // namespace sing::proxy

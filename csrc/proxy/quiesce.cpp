@@ -1,0 +1,137 @@
+// Bringing a client to rest for a checkpoint, and back (docs/checkpoint.md).
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "backend.h"
+#include "client.h"
+#include "dispatch.h"
+#include "log.h"
+#include "pools.h"
+#include "wire/futex.h"
+
+namespace sing::proxy {
+
+namespace {
+// How long the app gets to finish the calls it is in (a long kernel it waits
+// for counts) before a checkpoint gives up.
+constexpr uint64_t kQuiesceTimeoutNs = 60'000'000'000ull;
+
+// Sends one command to the shim's control thread and waits for its answer.
+bool command(wire::SegmentHeader* seg, wire::Command cmd, uint64_t timeout_ns) {
+  seg->command.store(cmd, std::memory_order_release);
+  const uint32_t seq = seg->command_seq.fetch_add(1, std::memory_order_seq_cst) + 1;
+  wire::futex_wake_all(&seg->command_seq);
+  const uint64_t until = wire::now_ns() + timeout_ns;
+  for (;;) {
+    uint32_t ack = seg->ack_seq.load(std::memory_order_acquire);
+    if (ack == seq) return true;
+    if (wire::now_ns() > until) return false;
+    wire::futex_wait(&seg->ack_seq, ack, 50'000'000);
+  }
+}
+}  // namespace
+
+void Client::each_worker(const std::function<void(Worker&)>& task) {
+  std::lock_guard<std::mutex> lock(workers_mu_);
+  for (auto& w : workers_)
+    if (w && !w->finished()) task(*w);
+}
+
+CUresult Client::quiesce(std::string& error) {
+  if (!segment_ || detached_) {
+    error = "the job is not attached to this proxy";
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  // 1. No new record: the shim parks every call at its gate.
+  if (!command(segment_, wire::kCmdQuiesce, kQuiesceTimeoutNs)) {
+    error = "the app did not come to rest within 60 s";
+    return CUDA_ERROR_NOT_READY;
+  }
+  // 2. Everything published runs (a call the app waits for is answered).
+  const uint64_t until = wire::now_ns() + kQuiesceTimeoutNs;
+  for (;;) {
+    bool idle = true;
+    each_worker([&](Worker& w) { idle &= w.idle(); });
+    if (idle) break;
+    if (wire::now_ns() > until) {
+      resume();
+      error = "the app's calls did not finish within 60 s";
+      return CUDA_ERROR_NOT_READY;
+    }
+    usleep(200);
+  }
+  // 3. The device drains: every context of the app.
+  for (auto& [vid, real] : handles.live(HandleKind::Context)) {
+    auto ctx = reinterpret_cast<CUcontext>(real);
+    if (BACKEND(cuCtxPushCurrent_v2)(ctx) != CUDA_SUCCESS) continue;
+    CUresult r = BACKEND(cuCtxSynchronize)();
+    BACKEND(cuCtxPopCurrent_v2)(nullptr);
+    if (r != CUDA_SUCCESS) {
+      resume();
+      const char* name = nullptr;
+      BACKEND(cuGetErrorName)(r, &name);
+      error = std::string("a context of the app failed (") + (name ? name : "?") +
+              "): its state cannot be checkpointed";
+      return r;
+    }
+  }
+  reclaim_pending_frees(*this);
+  return CUDA_SUCCESS;
+}
+
+void Client::resume() {
+  if (segment_ && !detached_) command(segment_, wire::kCmdResume, kQuiesceTimeoutNs);
+}
+
+CUresult Client::detach(uint64_t token, std::string& error) {
+  token_ = token;
+  segment_->reattach_token = token;
+  if (!command(segment_, wire::kCmdDetach, kQuiesceTimeoutNs)) {
+    error = "the app did not detach";
+    return CUDA_ERROR_NOT_READY;
+  }
+  detached_ = true;
+  reattachable.store(false);
+  // The channels end with this connection; a reattach opens new ones.
+  std::lock_guard<std::mutex> lock(workers_mu_);
+  for (auto& w : workers_) {
+    if (w) w->stop();
+    w.reset();
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult Client::reattach(int control_fd, int host_fd, int* segment_fd, std::string& error) {
+  if (!host_size_) {
+    // A restored client: the app brings its shared host memory back.
+    bool busy = false;
+    CUresult r = map_host(restored_host_base, restored_host_size, host_fd, error, &busy);
+    if (r != CUDA_SUCCESS) return r;
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& [ptr, b] : host_blocks) {
+      r = BACKEND(cuMemHostRegister_v2)(reinterpret_cast<void*>(ptr), b.bytes,
+                                        CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP);
+      if (r != CUDA_SUCCESS) {
+        error = "cannot register the app's pinned memory again";
+        return r;
+      }
+    }
+  }
+  if (segment_) {
+    munmap(segment_, segment_bytes_);
+    segment_ = nullptr;
+  }
+  CUresult r = create_segment(segment_fd, error);
+  if (r != CUDA_SUCCESS) return r;
+  // Tickets count from zero on the new segment.
+  dispatched_.store(0);
+  dispatch_word_.store(0);
+  control_fd_ = control_fd;
+  detached_ = false;
+  reattachable.store(false);
+  return CUDA_SUCCESS;
+}
+
+}  // namespace sing::proxy

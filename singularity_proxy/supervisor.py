@@ -1,0 +1,265 @@
+"""The job supervisor: `singularity run --job NAME -- CMD` (docs/checkpoint.md).
+
+It owns everything of one job on this host: the job's proxy, the app (its
+child, also after a restore: CRIU restores it as a sibling of criu, i.e. a
+child of this process), and a management socket on which `singularity
+checkpoint / restore / migrate / ps` reach it.  It exits with the app's exit
+status.  Requests are served one at a time, in the supervisor's own thread, so
+they never overlap.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from singularity_proxy import image_dir
+from singularity_proxy.artifacts import proxied_env
+from singularity_proxy.criu import Criu
+from singularity_proxy.errors import SingularityError
+from singularity_proxy.jobs import JobRecord, job_socket, proxy_socket, runtime_dir, valid_name
+from singularity_proxy.proxy_control import (OP_CHECKPOINT, OP_RELEASE, OP_RESTORE, OP_RESUME, manage,
+                                             start_proxy, stop_proxy)
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+class Supervisor:
+    def __init__(self, *, name: str, device: str, command: list[str]):
+        self.name = valid_name(name)
+        self.device = device
+        self.command = command
+        self.proxy: subprocess.Popen | None = None
+        self.app_pid = 0
+        self.app_proc: subprocess.Popen | None = None
+        self.exit_code: int | None = None
+        self.record = JobRecord(name=self.name, state="starting", device=device, supervisor_pid=os.getpid(),
+                                command=command)
+        self._stop = False
+        self.shell_job = False
+
+    # --- lifecycle ------------------------------------------------------
+    def _env(self, device: str) -> dict[str, str]:
+        env = proxied_env(device=device, job=self.name)
+        env["SINGULARITY_SOCKET"] = str(proxy_socket(self.name))
+        return env
+
+    def _start_proxy(self, device: str) -> None:
+        self.proxy = start_proxy(proxy_socket(self.name), self._env(device),
+                                 log=runtime_dir() / "jobs" / f"{self.name}.proxy.log")
+        self.device = device
+        self.record.device = device
+        self.record.proxy_pid = self.proxy.pid
+
+    def _stop_proxy(self) -> None:
+        if self.proxy:
+            stop_proxy(self.proxy, proxy_socket(self.name))
+            self.proxy = None
+
+    def _listen(self) -> socket.socket:
+        path = job_socket(self.name)
+        if path.exists():
+            try:  # a live supervisor answers: the name is taken
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                    probe.connect(str(path))
+                raise SingularityError(f"a job named {self.name!r} is already running on this host")
+            except ConnectionRefusedError:
+                path.unlink()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o077)
+        try:
+            s.bind(str(path))
+        finally:
+            os.umask(old)
+        s.listen(8)
+        return s
+
+    def run(self, restore_from: Path | None = None) -> int:
+        """Runs the job to its end (starting it, or restoring it from an image)."""
+        listener = self._listen()
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "_stop", True))
+        try:
+            if restore_from:
+                self._start_proxy(self.device)
+                self.restore(restore_from, self.device, lambda e: None)
+            else:
+                self._start_proxy(self.device)
+                # Without a terminal the app leads its own session, which CRIU dumps whole; with one
+                # it stays in the terminal's session and CRIU treats it as a shell job.
+                self.shell_job = any(os.isatty(fd) for fd in (0, 1, 2))
+                self.app_proc = subprocess.Popen(self.command, env=self._env(self.device),
+                                                 start_new_session=not self.shell_job)
+                self.app_pid = self.app_proc.pid
+                self._set_state("running")
+            while self.exit_code is None and not self._stop:
+                ready, _, _ = select.select([listener], [], [], 0.1)
+                if ready:
+                    conn, _ = listener.accept()
+                    with conn:
+                        self._serve(conn)
+                self._reap()
+            if self._stop and self.app_pid:
+                os.kill(self.app_pid, signal.SIGTERM)
+                self._wait_app()
+        finally:
+            listener.close()
+            job_socket(self.name).unlink(missing_ok=True)
+            self._stop_proxy()
+            self.record.exit_code = self.exit_code
+            self._set_state("exited")
+        return self.exit_code if self.exit_code is not None else 1
+
+    def _set_state(self, state: str) -> None:
+        self.record.state = state
+        self.record.app_pid = self.app_pid
+        self.record.save()
+
+    def _reap(self) -> None:
+        """Notices the app's end (not the kill of a checkpoint: app_pid is 0 then)."""
+        if not self.app_pid:
+            return
+        pid, status = os.waitpid(self.app_pid, os.WNOHANG)
+        if pid == self.app_pid:
+            self.exit_code = os.waitstatus_to_exitcode(status)
+            if self.exit_code < 0:  # killed by a signal: the shell's convention
+                self.exit_code = 128 - self.exit_code
+            self.app_pid = 0
+
+    def _wait_app(self) -> None:
+        if self.app_pid:
+            _, status = os.waitpid(self.app_pid, 0)
+            self.exit_code = os.waitstatus_to_exitcode(status)
+            self.app_pid = 0
+
+    # --- requests ---------------------------------------------------------
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(30)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        conn.settimeout(None)
+
+        def send(msg: dict[str, Any]) -> None:
+            try:
+                conn.sendall((json.dumps(msg) + "\n").encode())
+            except OSError:
+                pass  # the client went away; the work goes on
+
+        try:
+            req = json.loads(data)
+            op = req.get("op")
+            progress: Progress = lambda event: send({"event": event})
+            if op == "status":
+                result: dict[str, Any] = {"job": self.record.__dict__}
+            elif op == "checkpoint":
+                result = self.checkpoint(Path(req["dir"]), bool(req.get("leave_running")), progress)
+            elif op == "restore":
+                result = self.restore(Path(req["dir"]), req.get("device") or self.device, progress)
+            elif op == "migrate":
+                result = self.migrate(req["device"], req.get("dir"), progress)
+            else:
+                raise SingularityError(f"unknown request {op!r}")
+            send({"ok": True, **result})
+        except (SingularityError, KeyError, ValueError, OSError) as e:
+            send({"ok": False, "error": str(e)})
+
+    def checkpoint(self, image: Path, leave_running: bool, progress: Progress) -> dict[str, Any]:
+        if not self.app_pid:
+            raise SingularityError(f"job {self.name!r} is not running (state {self.record.state})")
+        criu = Criu.find()
+        image = image.resolve()
+        ckpt, staging = image_dir.begin(image)
+        stdio = image_dir.stdio_keys(self.app_pid)
+        self._set_state("checkpointing")
+        t0 = time.monotonic()
+        progress({"phase": "device", "state": "start"})
+        try:
+            reply = manage(proxy_socket(self.name), OP_CHECKPOINT, self.name, str(staging / "device.json"),
+                           str(image / "chunks"))
+        except SingularityError:
+            self._set_state("running")
+            raise
+        t1 = time.monotonic()
+        progress({"phase": "device", "state": "done", "bytes": reply.bytes, "written": reply.bytes_written})
+        progress({"phase": "cpu", "state": "start"})
+        try:
+            criu.dump(self.app_pid, staging / "criu", leave_running=leave_running, shell_job=self.shell_job)
+        except SingularityError:
+            # CRIU leaves the app running on failure: it reattaches, nothing lost.
+            manage(proxy_socket(self.name), OP_RESUME, self.name)
+            self._set_state("running")
+            raise
+        t2 = time.monotonic()
+        progress({"phase": "cpu", "state": "done"})
+        if leave_running:
+            manage(proxy_socket(self.name), OP_RESUME, self.name)
+        else:
+            self._wait_app()  # CRIU killed it
+            self.exit_code = None
+            manage(proxy_socket(self.name), OP_RELEASE, self.name)
+        manifest = image_dir.commit(image, ckpt, {
+            "job": self.name, "device": self.device, "stdio": stdio, "shell_job": self.shell_job,
+            "command": self.command,
+            "device_bytes": reply.bytes, "device_bytes_written": reply.bytes_written,
+            "chunks": reply.chunks, "chunks_written": reply.chunks_written})
+        t3 = time.monotonic()
+        self.record.last_image = str(image)
+        self._set_state("running" if leave_running else "checkpointed")
+        return {"image": str(image), "checkpoint": manifest["checkpoint"], "device_bytes": reply.bytes,
+                "device_bytes_written": reply.bytes_written, "chunks": reply.chunks,
+                "chunks_written": reply.chunks_written, "device_seconds": t1 - t0, "criu_seconds": t2 - t1,
+                "commit_seconds": t3 - t2, "seconds": t3 - t0, "left_running": leave_running}
+
+    def restore(self, image: Path, device: str, progress: Progress) -> dict[str, Any]:
+        if self.app_pid:
+            raise SingularityError(f"job {self.name!r} is running: checkpoint it first")
+        criu = Criu.find()
+        image = image.resolve()
+        t0 = time.monotonic()
+        manifest = image_dir.verify(image)
+        if manifest.get("job") != self.name:
+            raise SingularityError(f"{image} is an image of job {manifest.get('job')!r}, not {self.name!r}")
+        self._set_state("restoring")
+        if device != self.device or not self.proxy or self.proxy.poll() is not None:
+            self._stop_proxy()
+            self._start_proxy(device)
+        ckpt = image / manifest["checkpoint"]
+        progress({"phase": "device", "state": "start"})
+        try:
+            manage(proxy_socket(self.name), OP_RESTORE, self.name, str(ckpt / "device.json"), str(image / "chunks"))
+        except SingularityError:
+            self._set_state("checkpointed")
+            raise
+        t1 = time.monotonic()
+        progress({"phase": "device", "state": "done"})
+        progress({"phase": "cpu", "state": "start"})
+        self.shell_job = bool(manifest.get("shell_job", False))
+        try:
+            self.app_pid = criu.restore(ckpt / "criu", stdio={int(k): v for k, v in manifest.get("stdio", {}).items()},
+                                        shell_job=self.shell_job, pidfile=ckpt / "restored.pid")
+        except SingularityError:
+            manage(proxy_socket(self.name), OP_RELEASE, self.name)
+            self._set_state("checkpointed")
+            raise
+        t2 = time.monotonic()
+        progress({"phase": "cpu", "state": "done"})
+        self.exit_code = None
+        self._set_state("running")
+        return {"image": str(image), "device": device, "pid": self.app_pid, "device_seconds": t1 - t0,
+                "criu_seconds": t2 - t1, "seconds": t2 - t0}
+
+    def migrate(self, device: str, image: str | None, progress: Progress) -> dict[str, Any]:
+        target = Path(image) if image else runtime_dir() / "jobs" / f"{self.name}.migrate"
+        t0 = time.monotonic()
+        ck = self.checkpoint(target, False, progress)
+        rs = self.restore(target, device, progress)
+        return {"checkpoint": ck, "restore": rs, "device": device, "seconds": time.monotonic() - t0}
