@@ -41,7 +41,10 @@ void release_client_objects(Client& c) {
   for (auto& [vid, a] : c.app_allocations)
     for (uint32_t i = 0; i < a.refs; ++i) BACKEND(cuMemRelease)(a.real);
   c.app_allocations.clear();
-  for (auto& [ptr, b] : c.host_blocks) BACKEND(cuMemHostUnregister)(reinterpret_cast<void*>(ptr));
+  {
+    AnyClientContext any(c);
+    for (auto& [ptr, b] : c.host_blocks) BACKEND(cuMemHostUnregister)(reinterpret_cast<void*>(ptr));
+  }
   c.host_blocks.clear();
   c.pools.clear();
   c.pool_of_alloc.clear();

@@ -249,6 +249,16 @@ void Client::pass_turn(uint64_t ticket) {
   if (turn_waiters_.load(std::memory_order_seq_cst)) wire::futex_wake_all(&dispatch_word_);
 }
 
+AnyClientContext::AnyClientContext(Client& c) {
+  auto ctxs = c.handles.live(HandleKind::Context);
+  pushed_ = !ctxs.empty() &&
+            BACKEND(cuCtxPushCurrent_v2)(reinterpret_cast<CUcontext>(ctxs.front().second)) == CUDA_SUCCESS;
+}
+
+AnyClientContext::~AnyClientContext() {
+  if (pushed_) BACKEND(cuCtxPopCurrent_v2)(nullptr);
+}
+
 void Client::shutdown() {
   closing.store(true);
   {

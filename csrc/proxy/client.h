@@ -292,4 +292,17 @@ class Client {
   std::atomic<uint32_t> turn_waiters_{0};
 };
 
+// One of the client's contexts current on the calling thread for a scope: the
+// proxy's own threads (management, cleanup) need one for host registrations.
+class AnyClientContext {
+ public:
+  explicit AnyClientContext(Client& c);
+  ~AnyClientContext();
+  AnyClientContext(const AnyClientContext&) = delete;
+  AnyClientContext& operator=(const AnyClientContext&) = delete;
+
+ private:
+  bool pushed_ = false;
+};
+
 }  // namespace sing::proxy

@@ -158,7 +158,13 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
   c.each_worker([&](Worker& w) {
     CUcontext cur = nullptr;
     w.run_on_thread([&] { BACKEND(cuCtxGetCurrent)(&cur); });
-    if (cur) threads.push_back({{"tid", w.owner_tid()}, {"ctx", reinterpret_cast<uint64_t>(to_app(c, cur))}});
+    if (!cur) return;
+    const uint64_t vid = reinterpret_cast<uint64_t>(to_app(c, cur));
+    threads.push_back({{"tid", w.owner_tid()}, {"ctx", vid}});
+    // Also for this proxy: an app left running reattaches with new workers,
+    // which must get its threads' contexts back as a restored client does.
+    std::lock_guard<std::mutex> lock(c.mu);
+    c.thread_contexts[w.owner_tid()] = vid;
   });
   m["threads"] = threads;
 

@@ -109,6 +109,7 @@ CUresult Client::reattach(int control_fd, int host_fd, int* segment_fd, std::str
     bool busy = false;
     CUresult r = map_host(restored_host_base, restored_host_size, host_fd, error, &busy);
     if (r != CUDA_SUCCESS) return r;
+    AnyClientContext any(*this);
     std::lock_guard<std::mutex> lock(mu);
     for (auto& [ptr, b] : host_blocks) {
       r = BACKEND(cuMemHostRegister_v2)(reinterpret_cast<void*>(ptr), b.bytes,
