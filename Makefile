@@ -18,9 +18,10 @@ SOURCES := $(shell find csrc singularity_proxy scheduler -type f -not -name '*.p
 
 all: build
 
-$(STAMPS)/system: scripts/setup-system.sh
+$(STAMPS)/system: scripts/setup-system.sh scripts/install-criu.sh
 	@mkdir -p $(STAMPS)
 	scripts/setup-system.sh
+	scripts/install-criu.sh
 	@touch $@
 
 $(STAMPS)/venv: $(STAMPS)/system

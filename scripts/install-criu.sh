@@ -50,7 +50,7 @@ $SUDO apt-get install -y -q --no-install-recommends build-essential pkg-config \
     libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf \
     libnl-3-dev libnet1-dev libcap-dev libaio-dev libgnutls28-dev libbsd-dev uuid-dev libnftables-dev >/dev/null
 tar -C "$work" -xf "$tarball"
-make -C "$work"/criu-4* -j"$(nproc)" criu >/dev/null 2>&1
+make -C "$work"/criu-4* -j"$(nproc)" criu >"$work/build.log" 2>&1 || { tail -30 "$work/build.log" >&2; echo "install-criu: building CRIU failed" >&2; exit 1; }
 $SUDO install -D -m 0755 "$work"/criu-4*/criu/criu "$PREFIX/criu"
 criu_ok "$PREFIX/criu"
 echo "criu: $("$PREFIX/criu" --version | head -1) at $PREFIX/criu"
