@@ -19,7 +19,7 @@ import pytest
 from helpers import PROGRAMS, run_program
 
 JOB = "ckpt_job.py"
-STEPS, PAUSE = 40, "0.05"
+STEPS, PAUSE = 60, "0.05"
 
 
 def _env(rundir: Path) -> dict[str, str]:
@@ -94,15 +94,18 @@ def test_same_output_after_checkpoints_migrations_and_restores(rundir, uninterru
         time.sleep(rng.uniform(0.0, 0.4))  # anywhere: in a kernel, between copies, in the host's sleep
         op = rng.choice(["leave-running", "migrate", "stop-restore"])
         if op == "leave-running":
-            cli(rundir, "checkpoint", "--leave-running", job.name, str(image))
+            r = cli(rundir, "checkpoint", "--leave-running", job.name, str(image), check=False)
         elif op == "migrate":
             device = 1 - device
-            cli(rundir, "migrate", job.name, "--device", f"sim:{device}")
+            r = cli(rundir, "migrate", job.name, "--device", f"sim:{device}", check=False)
         else:
-            cli(rundir, "checkpoint", job.name, str(image))
-            device = rng.choice([0, 1])
-            cli(rundir, "restore", str(image), "--device", f"sim:{device}")
-        if job.proc.poll() is not None:
+            r = cli(rundir, "checkpoint", job.name, str(image), check=False)
+            if r.returncode == 0:
+                device = rng.choice([0, 1])
+                r = cli(rundir, "restore", str(image), "--device", f"sim:{device}")
+        if r.returncode != 0:
+            # Only a job that ended meanwhile may refuse (on a slow machine it can outrun the test).
+            assert "exited" in r.stderr or "not running" in r.stderr, r.stderr
             break
     assert job.finish() == uninterrupted
 

@@ -1,5 +1,7 @@
 // Bringing a client to rest for a checkpoint, and back (docs/checkpoint.md).
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -18,18 +20,36 @@ namespace {
 // for counts) before a checkpoint gives up.
 constexpr uint64_t kQuiesceTimeoutNs = 60'000'000'000ull;
 
-// Sends one command to the shim's control thread and waits for its answer.
-bool command(wire::SegmentHeader* seg, wire::Command cmd, uint64_t timeout_ns) {
+// The app closed its end of the control socket (it exited or died).
+bool app_gone(int fd) {
+  if (fd < 0) return true;
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  if (poll(&p, 1, 0) <= 0) return false;
+  if (p.revents & (POLLHUP | POLLERR | POLLNVAL | POLLRDHUP)) return true;
+  char b;
+  return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;  // readable: EOF, or a message for later
+}
+
+enum class Ack { Done, TimedOut, AppGone };
+
+// Sends one command to the shim's control thread and waits for its answer,
+// giving up at once if the app goes away meanwhile (it was exiting).
+Ack command(wire::SegmentHeader* seg, int app_fd, wire::Command cmd, uint64_t timeout_ns) {
   seg->command.store(cmd, std::memory_order_release);
   const uint32_t seq = seg->command_seq.fetch_add(1, std::memory_order_seq_cst) + 1;
   wire::futex_wake_all(&seg->command_seq);
   const uint64_t until = wire::now_ns() + timeout_ns;
   for (;;) {
     uint32_t ack = seg->ack_seq.load(std::memory_order_acquire);
-    if (ack == seq) return true;
-    if (wire::now_ns() > until) return false;
-    wire::futex_wait(&seg->ack_seq, ack, 50'000'000);
+    if (ack == seq) return Ack::Done;
+    if (app_gone(app_fd)) return Ack::AppGone;
+    if (wire::now_ns() > until) return Ack::TimedOut;
+    wire::futex_wait(&seg->ack_seq, ack, 20'000'000);
   }
+}
+
+const char* why(Ack a, const char* timed_out) {
+  return a == Ack::AppGone ? "the job exited during the checkpoint" : timed_out;
 }
 }  // namespace
 
@@ -45,8 +65,8 @@ CUresult Client::quiesce(std::string& error) {
     return CUDA_ERROR_INVALID_VALUE;
   }
   // 1. No new record: the shim parks every call at its gate.
-  if (!command(segment_, wire::kCmdQuiesce, kQuiesceTimeoutNs)) {
-    error = "the app did not come to rest within 60 s";
+  if (Ack a = command(segment_, control_fd_, wire::kCmdQuiesce, kQuiesceTimeoutNs); a != Ack::Done) {
+    error = why(a, "the app did not come to rest within 60 s");
     return CUDA_ERROR_NOT_READY;
   }
   // 2. Everything published runs (a call the app waits for is answered).
@@ -82,14 +102,14 @@ CUresult Client::quiesce(std::string& error) {
 }
 
 void Client::resume() {
-  if (segment_ && !detached_) command(segment_, wire::kCmdResume, kQuiesceTimeoutNs);
+  if (segment_ && !detached_) command(segment_, control_fd_, wire::kCmdResume, kQuiesceTimeoutNs);
 }
 
 CUresult Client::detach(uint64_t token, std::string& error) {
   token_ = token;
   segment_->reattach_token = token;
-  if (!command(segment_, wire::kCmdDetach, kQuiesceTimeoutNs)) {
-    error = "the app did not detach";
+  if (Ack a = command(segment_, control_fd_, wire::kCmdDetach, kQuiesceTimeoutNs); a != Ack::Done) {
+    error = why(a, "the app did not detach within 60 s");
     return CUDA_ERROR_NOT_READY;
   }
   detached_ = true;
