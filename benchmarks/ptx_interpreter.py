@@ -16,9 +16,7 @@ the same interface the driver uses.  ``--build-dir`` names a CMake build with
 from __future__ import annotations
 
 import argparse
-import glob
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -36,10 +34,8 @@ def find_bench(build_dir: str | None) -> pathlib.Path:
         if not exe.exists():
             sys.exit(f"ptx_interpreter: {exe} not found (build target ptx_bench with SING_BUILD_TESTS=ON)")
         return exe
-    found = sorted(glob.glob(str(ROOT / "build" / "*" / "csrc" / "simgpu" / "ptx_bench")), key=os.path.getmtime)
-    release = [f for f in found if "native-tests" not in f]  # the sanitizer build is not representative
-    if release:
-        return pathlib.Path(release[-1])
+    # Always its own Release build, brought up to date (incremental): a binary found in another
+    # build directory may be stale or built for debugging.
     bdir = ROOT / "build" / "bench"
     cmake = shutil.which("cmake", path=str(ROOT / ".venv" / "bin")) or shutil.which("cmake")
     ninja = shutil.which("ninja", path=str(ROOT / ".venv" / "bin")) or shutil.which("ninja")
