@@ -87,10 +87,12 @@ def run_as_job(steps: int) -> tuple[list[str], str, float]:
     env.pop("LD_PRELOAD", None)
     log = work / "train.log"
     t0 = time.perf_counter()
-    print(f"  $ singularity run --job demo -- python train.py --steps {steps}   (output: {log})", flush=True)
+    print(f"  $ singularity run --job demo -- python train.py --steps {steps} --step-delay 0.1   (output: {log})",
+          flush=True)
     with open(log, "w") as out:
         job = subprocess.Popen([sys.executable, "-P", "-m", "singularity_proxy", "run", "--job", "demo", "--",
-                                sys.executable, str(HERE / "train.py"), "--steps", str(steps)],
+                                sys.executable, str(HERE / "train.py"), "--steps", str(steps),
+                                "--step-delay", "0.1"],  # time to act on a running job
                                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     follow = Follower(log, "job")
     follow.until_step(steps // 4, job)
