@@ -395,6 +395,8 @@ void Worker::handle(const wire::RecordHeader* rec) {
     if (call.out.overflow()) r = CUDA_ERROR_INVALID_VALUE;
     respond(rec->ticket, r, r == CUDA_SUCCESS || call.output_on_error ? call.out.size() : 0);
   } else if (r != CUDA_SUCCESS && deferred == CUDA_SUCCESS) {
+    log_debug("client %u: fire-and-forget opcode %u failed (%d), reported on the thread's next sync call",
+              client_.id(), unsigned(rec->opcode), int(r));
     deferred = r;
   }
 }
