@@ -1,0 +1,389 @@
+"""The Singularity policy: SLA tiers, transparent preemption, defragmenting migration, and (in
+``singularity-elastic``) elastic resize and time-slicing.
+
+Priority classes, best first:
+
+0. **premium** — starts before anything else; once running it is never preempted, migrated or
+   shrunk;
+1. **urgent standard** — a waiting standard job whose SLA slack (allocated time minus the
+   guaranteed fraction of its time in the system, after the grace) is down to
+   ``urgent_slack_s``; a running standard job with less than ``protect_slack_s`` of slack is
+   likewise protected from everything but premium;
+2. **everything else** — least attained service (LAS) on exponentially spaced levels of
+   attained GPU-time, basic jobs ``basic_level_offset`` levels lower; a job only displaces jobs of
+   a strictly higher level that have run for their quantum.
+
+To start a waiting job the policy tries, in order: free devices; **migrating** running jobs off a
+host to defragment it (only when enough devices are free in total); (elastic) **shrinking**
+lower-priority elastic jobs, which keep running time-sliced; **preempting** lower-priority jobs by
+transparent checkpoint (no work is lost; the checkpoint and the later restore cost device time);
+(elastic) starting the job itself **time-sliced** on fewer devices.  Time-sliced jobs grow back
+when devices are free.  No decision uses a job's duration: the policy cannot know it.
+"""
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from typing import ClassVar
+
+from .actions import Migrate, Reserve, Resize
+from .jobs import Job, Phase, Tier, allowed_sizes, ranks_per_device
+from .params import Params
+from .policy import QueuePolicy
+from .queues import Key, RankedJobs
+from .state import ClusterState
+
+PREMIUM = 0
+URGENT = 1
+NORMAL = 2
+
+
+class SingularityPolicy(QueuePolicy):
+    name = "singularity"
+    proxied = True
+    transparent = True
+    elastic: ClassVar[bool] = False
+
+    def __init__(self, *, params: Params) -> None:
+        super().__init__(params=params)
+        p = params
+        self.thr_s = tuple(x * 3600.0 for x in p.policy_las_thresholds_gpu_h)
+        self.g = p.sla_standard_fraction
+        self.grace = p.sla_grace_s
+        self.maxr = p.timeslice_max_ranks_per_device
+        self._new_waiters: list[Job] = []
+
+    def _bind(self, state: ClusterState) -> None:
+        self.sliced = RankedJobs(state.jobs, valid=lambda j: j.phase == Phase.RUNNING and j.k > 1)
+        super()._bind(state)
+
+    # ------------------------------------------------------------------ classes, levels, keys
+
+    def _level(self, job: Job) -> int:
+        lvl = bisect_right(self.thr_s, self.s.attained_now(job))
+        if job.tier == Tier.BASIC:
+            lvl += self.p.policy_basic_level_offset
+        return lvl
+
+    def _slack(self, job: Job) -> float:
+        s = self.s
+        served = (s.attained_now(job) - job.attained_lost) / job.n
+        return served - self.g * (s.now - job.arrival - self.grace)
+
+    def _class(self, job: Job) -> int:
+        if job.tier == Tier.PREMIUM:
+            return PREMIUM
+        if job.tier == Tier.STANDARD:
+            running = job.phase == Phase.RUNNING
+            limit = self.p.policy_protect_slack_s if running else self.p.policy_urgent_slack_s
+            if self._slack(job) <= limit:
+                return URGENT
+        return NORMAL
+
+    def _rekey(self, job: Job) -> None:
+        job.cls = self._class(job)
+        job.level = self._level(job) if job.cls == NORMAL else 0
+
+    def wait_key(self, job: Job) -> Key:
+        return (job.cls, job.level, job.arrival, job.id)
+
+    def victim_key(self, job: Job) -> Key:
+        return (-job.cls, -job.level, job.last_start, -job.id)
+
+    def smallest_start(self, job: Job) -> int:
+        if not self.elastic or job.tier == Tier.PREMIUM:
+            return job.n
+        sizes = self._sizes(job)
+        floor = max(job.min_devices, math.ceil(self.p.policy_elastic_start_min_fraction * job.n))
+        fit = [m for m in sizes if m >= floor]
+        return fit[-1] if fit else job.n
+
+    def _sizes(self, job: Job) -> tuple[int, ...]:
+        return allowed_sizes(job.n, job.min_devices, self.maxr)
+
+    # ------------------------------------------------------------------ hooks
+
+    def enqueue(self, job: Job) -> None:
+        self._rekey(job)
+        super().enqueue(job)
+        if job.tier == Tier.STANDARD:
+            self._new_waiters.append(job)
+
+    def on_running(self, job: Job) -> None:
+        self._rekey(job)
+        if job.tier == Tier.PREMIUM:
+            return
+        s = self.s
+        job.quantum = max(self.p.policy_min_quantum_s,
+                          self.p.policy_quantum_cost_factor * s.costs.preemption_cost_s(
+                              gib_per_rank=job.gib, ranks_on_host=s.ranks_on_host(job), transparent=True))
+        self.index_running(job)
+        if job.k > 1:
+            self.sliced.put(job, self.wait_key(job))
+        else:
+            self.sliced.discard(job.id)
+        self._arm(job)
+
+    def on_finished(self, job_id: int) -> None:
+        super().on_finished(job_id)
+        self.sliced.discard(job_id)
+
+    def on_timer(self, job: Job) -> None:
+        if job.phase == Phase.RUNNING:
+            self.on_running(job)
+        elif job.phase in (Phase.QUEUED, Phase.SUSPENDED):
+            old = job.cls
+            self._rekey(job)
+            if job.cls != old:
+                QueuePolicy.enqueue(self, job)
+            self._arm(job)
+
+    def _arm(self, job: Job) -> None:
+        """Wake up when the job's level or SLA class would change."""
+        s = self.s
+        now = s.now
+        at = math.inf
+        running = job.phase == Phase.RUNNING
+        if running and job.tier != Tier.PREMIUM:
+            a = s.attained_now(job)
+            i = bisect_right(self.thr_s, a)
+            if i < len(self.thr_s):
+                at = now + (self.thr_s[i] - a) / len(job.devices)
+        if job.tier == Tier.STANDARD:
+            slack = self._slack(job)
+            rate = (len(job.devices) / job.n - self.g) if running else -self.g
+            limit = self.p.policy_protect_slack_s if running else self.p.policy_urgent_slack_s
+            if rate < 0 and slack > limit:
+                at = min(at, now + (slack - limit) / -rate)
+            elif rate > 0 and slack <= limit:
+                at = min(at, now + (limit - slack) / rate)
+        if at < math.inf:
+            # At least a second ahead: a wake-up computed to land exactly on a threshold can
+            # fall a rounding error short of it and would otherwise re-arm at the same instant.
+            self.set_timer(job, max(at, now + 1.0))
+        else:
+            self.cancel_timer(job)
+
+    def _schedule(self, full: bool = True) -> None:
+        super()._schedule(full)
+        # Standard jobs still waiting after the pass need a wake-up when they become urgent;
+        # jobs that started at once (most of them) never cost a timer.
+        waiters = self._new_waiters
+        self._new_waiters = []
+        for job in waiters:
+            if job.phase in (Phase.QUEUED, Phase.SUSPENDED):
+                self._arm(job)
+
+    # ------------------------------------------------------------------ who may displace whom
+
+    def eligible(self, w: Job, v: Job) -> bool:
+        """May waiting job ``w`` take devices from running job ``v``?"""
+        if v.phase != Phase.RUNNING or v.tier == Tier.PREMIUM:
+            return False
+        if w.cls < v.cls:
+            return True
+        if w.cls == NORMAL and v.cls == NORMAL and w.level < v.level:
+            return self.s.now - v.last_start >= v.quantum
+        return False
+
+    def can_make_room(self, job: Job) -> bool:
+        if self.s.free_total >= job.n:
+            return True  # fragmented: migration may help
+        v = self.best_victim()
+        return v is not None and self.eligible(job, v)
+
+    def make_room(self, job: Job) -> bool:
+        n = job.n
+        if self.s.free_total >= n and self._defragment(job, n):
+            return True
+        if self.elastic and self._shrink_for(job, n):
+            return True
+        plan = self.victim_plan(job, n, lambda v: self.eligible(job, v))
+        if plan is None:
+            return False
+        self.preempt_for(job, plan)
+        return True
+
+    # ------------------------------------------------------------------ migration
+
+    def _movable(self, u: Job, h: int) -> bool:
+        if u.phase != Phase.RUNNING or u.tier == Tier.PREMIUM:
+            return False
+        if self.s.now - max(u.last_start, u.last_resize) < self.p.policy_min_resize_interval_s:
+            return False
+        dh = self.s.topo.dev_host
+        return all(dh[d] == h for d in u.devices)
+
+    def _defragment(self, job: Job, n: int) -> bool:
+        """Move running single-host jobs off one host so ``job`` fits there (single-host jobs only)."""
+        s = self.s
+        topo = s.topo
+        if n > self.placer.host_size(job.dtype):
+            return False
+        types = topo.device_types if job.dtype is None else (job.dtype,)
+        examined = 0
+        for f in range(n - 1, 0, -1):
+            for ty in types:
+                if not s.type_bucket_n[ty][f]:
+                    continue
+                for c in topo.type_clusters[ty]:
+                    if topo.clusters[c].devices_per_host < n:
+                        continue
+                    for h in s.bucket[c][f][-4:]:
+                        examined += 1
+                        if self._try_defrag_host(job, n, h, ty):
+                            return True
+                        if examined >= 8:
+                            return False
+        return False
+
+    def _try_defrag_host(self, job: Job, n: int, h: int, ty: str) -> bool:
+        s = self.s
+        free = s.host_nfree[h]
+        movers = sorted((s.jobs[u] for u in s.host_jobs[h] if self._movable(s.jobs[u], h)),
+                        key=lambda u: (-len(u.devices), u.pkey))
+        need = n - free
+        chosen: list[Job] = []
+        got = 0
+        for u in movers:
+            if got >= need:
+                break
+            chosen.append(u)
+            got += len(u.devices)
+        if got < need:
+            return False
+        # Dry run of best-fit on free counts (this host excluded): all movers must land.
+        tbn = list(s.type_bucket_n[ty])
+        tbn[free] -= 1
+        for u in chosen:
+            m = len(u.devices)
+            for k in range(m, len(tbn)):
+                if tbn[k] > 0:
+                    tbn[k] -= 1
+                    tbn[k - m] += 1
+                    break
+            else:
+                return False
+        exclude = (h,)
+        dests: list[tuple[Job, tuple[int, ...]]] = []
+        for u in chosen:
+            dest = self.placer.find(len(u.devices), ty, exclude)
+            if dest is None:  # the dry run is exact for one device type; stay safe anyway
+                break
+            self.emit(Migrate(u.id, dest))
+            dests.append((u, dest))
+        if len(dests) < len(chosen):
+            return False
+        free_devs = s.free_devices(h)
+        claims = [d for u in chosen for d in u.devices][:n - len(free_devs)]
+        self.wq.discard(job)
+        self.emit(Reserve(job.id, tuple(free_devs), tuple(claims)))
+        return True
+
+    # ------------------------------------------------------------------ elasticity
+
+    def _shrink_for(self, job: Job, n: int) -> bool:
+        """Shrink lower-priority elastic jobs on one host so ``job`` fits there."""
+        s = self.s
+        if n > self.placer.host_size(job.dtype):
+            return False
+        dh = s.topo.dev_host
+        now = s.now
+        interval = self.p.policy_min_resize_interval_s
+
+        def shrinkable(u: Job) -> bool:
+            if not self.eligible(job, u) or len(self._sizes(u)) < 2 or len(u.devices) <= u.min_devices:
+                return False
+            if job.cls == NORMAL and now - u.last_resize < interval:
+                return False
+            h0 = dh[u.devices[0]]
+            return all(dh[d] == h0 for d in u.devices)
+
+        seen: set[int] = set()
+        for v in self.victims():
+            if v.phase != Phase.RUNNING or not shrinkable(v):
+                continue
+            h = dh[v.devices[0]]
+            if h in seen:
+                continue
+            seen.add(h)
+            spec = s.topo.clusters[s.topo.host_cluster[h]]
+            if spec.devices_per_host < n or (job.dtype and spec.device_type != job.dtype) or s.host_down[h]:
+                continue
+            acc = s.host_nfree[h]
+            plan: list[tuple[Job, int]] = []
+            for u in sorted((s.jobs[x] for x in s.host_jobs[h]), key=lambda x: x.pkey):
+                if acc >= n:
+                    break
+                if not shrinkable(u):
+                    continue
+                m = len(u.devices)
+                smaller = [x for x in self._sizes(u) if x < m]
+                target = smaller[-1]
+                for x in smaller:  # the largest size that frees enough
+                    if m - x >= n - acc:
+                        target = x
+                        break
+                plan.append((u, target))
+                acc += m - target
+            if acc < n:
+                continue
+            free_devs = s.free_devices(h)
+            claims: list[int] = []
+            for u, target in plan:
+                keep = u.devices[:target]
+                claims.extend(u.devices[target:])
+                self.emit(Resize(u.id, keep, ranks_per_device(u.n, target)))
+            self.wq.discard(job)
+            self.emit(Reserve(job.id, tuple(free_devs[:n]), tuple(claims[:max(0, n - len(free_devs))])))
+            return True
+        return False
+
+    def try_start_reduced(self, job: Job) -> bool:
+        if not self.elastic or job.tier == Tier.PREMIUM:
+            return False
+        floor = self.smallest_start(job)
+        for m in self._sizes(job)[1:]:
+            if m < floor:
+                break
+            devs = self.placer.find(m, job.dtype)
+            if devs is not None:
+                self.start(job, devs)
+                return True
+        return False
+
+    def after_pass(self) -> None:
+        if not self.elastic or self.s.free_total == 0 or not len(self.sliced):
+            return
+        s = self.s
+        now = s.now
+        dh = s.topo.dev_host
+        for u in self.sliced.first(self.p.policy_max_grows):
+            if s.free_total == 0:
+                break
+            if u.phase != Phase.RUNNING or u.k == 1 or now - u.last_resize < self.p.policy_min_resize_interval_s:
+                continue
+            m = len(u.devices)
+            bigger = [x for x in self._sizes(u) if x > m]
+            hosts = {dh[d] for d in u.devices}
+            new: tuple[int, ...] | None = None
+            if len(hosts) == 1:
+                (h,) = hosts
+                f = s.host_nfree[h]
+                for x in bigger:
+                    if x - m <= f:
+                        new = u.devices + tuple(s.free_devices(h)[:x - m])
+                        break
+            if new is None:
+                for x in bigger:
+                    devs = self.placer.find(x, u.dtype)
+                    if devs is not None:
+                        new = devs
+                        break
+            if new is not None:
+                self.emit(Resize(u.id, new, ranks_per_device(u.n, len(new))))
+
+
+class ElasticSingularityPolicy(SingularityPolicy):
+    name = "singularity-elastic"
+    elastic = True
