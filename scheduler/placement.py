@@ -55,30 +55,49 @@ class Placer:
                 return True
         return False
 
-    def find(self, n: int, dtype: str | None, exclude: Collection[int] = _NO_EXCLUDE) -> tuple[int, ...] | None:
-        """Free devices for a gang of ``n`` (not taken: apply a `Place` to take them)."""
+    def find(self, n: int, dtype: str | None, exclude: Collection[int] = _NO_EXCLUDE,
+             pool: int | None = None) -> tuple[int, ...] | None:
+        """Free devices for a gang of ``n`` (not taken: apply a `Place` to take them).
+
+        ``pool``: look among the hosts of that pool first (1: hosts running premium jobs), then
+        elsewhere; None: best fit over all hosts.
+        """
         s = self.s
         if n > s.free_total:
             return None
         types = self._types if dtype is None else (dtype,)
-        topo = s.topo
-        # Best fit: the smallest free count k >= n that some host has, then the fullest cluster.
-        for k in range(n, topo.max_host_devices + 1):
-            found: tuple[int, int] | None = None
-            for ty in types:
-                tbn = s.type_bucket_n.get(ty)
-                if tbn is None or not tbn[k]:
-                    continue
-                for c in topo.type_clusters[ty]:
-                    lst = s.bucket[c][k]
-                    if lst and (not exclude or _pick(lst, exclude, 1)):
-                        cand = (s.cluster_free[c], c)
-                        if found is None or cand < found:
-                            found = cand
-            if found is not None:
-                h = _pick(s.bucket[found[1]][k], exclude, 1)[0]
-                return tuple(s.free_devices(h)[:n])
+        if n <= self.host_size(dtype):
+            pools: tuple[tuple[int, ...], ...] = ((0, 1),) if pool is None else ((pool,), (1 - pool,))
+            for ps in pools:
+                h = self._best_host(n, types, exclude, ps)
+                if h is not None:
+                    return tuple(s.free_devices(h)[:n])
         return self._find_multi(n, types, exclude)
+
+    def _best_host(self, n: int, types: tuple[str, ...], exclude: Collection[int],
+                   pools: tuple[int, ...]) -> int | None:
+        """Best fit: the smallest free count k >= n that a host of ``pools`` has, then the fullest
+        cluster."""
+        s = self.s
+        topo = s.topo
+        for k in range(n, topo.max_host_devices + 1):
+            found: tuple[int, int, int] | None = None
+            for ty in types:
+                tpn = s.type_pool_n.get(ty)
+                if tpn is None:
+                    continue
+                for p in pools:
+                    if not tpn[p][k]:
+                        continue
+                    for c in topo.type_clusters[ty]:
+                        lst = s.bucket[c][p][k]
+                        if lst and (not exclude or _pick(lst, exclude, 1)):
+                            cand = (s.cluster_free[c], c, p)
+                            if found is None or cand < found:
+                                found = cand
+            if found is not None:
+                return _pick(s.bucket[found[1]][found[2]][k], exclude, 1)[0]
+        return None
 
     def _find_multi(self, n: int, types: tuple[str, ...], exclude: Collection[int]) -> tuple[int, ...] | None:
         s = self.s
@@ -92,14 +111,14 @@ class Placer:
                     continue
                 q, r = divmod(n, hc)
                 bk = s.bucket[c]
-                full = _pick(bk[hc], exclude, q + 1)
+                full = _pick(bk[0][hc], exclude, q + 1)  # a wholly free host runs no premium job
                 if len(full) < q:
                     continue
                 hosts = full[:q]
                 if r:
                     part = None
                     for k in range(r, hc):
-                        got = _pick(bk[k], exclude, 1)
+                        got = _pick(bk[0][k], exclude, 1) or _pick(bk[1][k], exclude, 1)
                         if got:
                             part = got[0]
                             break

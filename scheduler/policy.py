@@ -63,6 +63,7 @@ class QueuePolicy(Policy):
         self._out: list[Action] = []
         self._victims_cache: list[Job] | None = None
         self._best_cache: Job | None = None
+        self._victims_limit = 0
         self._seen_freed = -1
         self._new_shapes: set[Hashable] = set()
         self._room_dirty = True
@@ -84,9 +85,13 @@ class QueuePolicy(Policy):
     def smallest_start(self, job: Job) -> int:
         return job.n
 
+    def pool(self, job: Job) -> int | None:
+        """Which host pool to look in first for ``job`` (None: best fit anywhere)."""
+        return None
+
     def try_start(self, job: Job) -> bool:
         """Start ``job`` on free devices if it fits; the default: full size only."""
-        devs = self.placer.find(job.n, job.dtype)
+        devs = self.placer.find(job.n, job.dtype, pool=self.pool(job))
         if devs is None:
             return False
         self.start(job, devs)
@@ -257,12 +262,16 @@ class QueuePolicy(Policy):
         # Devices our own actions freed (a killed multi-host victim's other hosts) make the next
         # call a full pass.
 
-    def victims(self) -> list[Job]:
-        """The best ``max_victims_examined`` running jobs as victims, cached for one pass (callers
-        check the phase: a victim taken earlier in the pass is no longer running)."""
-        if self._victims_cache is None:
-            self._victims_cache = self.running.first(self.p.policy_max_victims_examined)
-        return self._victims_cache
+    def victims(self, limit: int | None = None) -> list[Job]:
+        """The best ``limit`` (default ``max_victims_examined``) running jobs as victims, cached
+        for one pass (callers check the phase: a victim taken earlier in the pass is no longer
+        running)."""
+        want = limit or self.p.policy_max_victims_examined
+        c = self._victims_cache
+        if c is None or (len(c) < want and self._victims_limit < want):
+            c = self._victims_cache = self.running.first(want)
+            self._victims_limit = want
+        return c if len(c) <= want else c[:want]
 
     def best_victim(self) -> Job | None:
         if self._victims_cache is not None:
@@ -275,7 +284,7 @@ class QueuePolicy(Policy):
             b = self._best_cache = self.running.best()
         return b
 
-    def victim_plan(self, job: Job, n: int, eligible: Callable[[Job], bool]) -> Plan | None:
+    def victim_plan(self, job: Job, n: int, eligible: Callable[[Job], bool], limit: int | None = None) -> Plan | None:
         """Devices for a gang of ``n`` for ``job``: free ones plus those of eligible victims.
 
         Walks the best victims once (bounded by ``max_victims_examined``), adding each one's
@@ -294,7 +303,7 @@ class QueuePolicy(Policy):
         on_host: dict[int, list[Job]] = {}  # host -> victims seen on it
         clear: dict[int, list[int]] = {}    # cluster -> hosts fully free or covered
         bad: set[int] = set()
-        for v in self.victims():
+        for v in self.victims(limit):
             if v.phase != Phase.RUNNING or not eligible(v):
                 continue
             per: dict[int, int] = {}
@@ -328,7 +337,7 @@ class QueuePolicy(Policy):
                 lst = clear.setdefault(c, [])
                 lst.append(h)
                 need = -(-n // hc)
-                full = s.bucket[c][hc][-need:]
+                full = s.bucket[c][0][hc][-need:]
                 if len(full) + len(lst) < need:
                     continue
                 hosts_clear = lst[:need - len(full)]

@@ -207,6 +207,11 @@ class Simulator:
             else:
                 ev = HostRecovered(jid)
 
+            if kind == _FAIL:
+                # The failure aborts whatever these jobs were doing: their pending completions
+                # are void.
+                for aj in list(st.host_jobs[jid]):
+                    epoch[aj] += 1
             t0 = perf()
             job = st.observe(ev, now)  # type: ignore[arg-type]
             actions = pol.on_event(st, ev)  # type: ignore[arg-type]

@@ -98,6 +98,11 @@ class SingularityPolicy(QueuePolicy):
         fit = [m for m in sizes if m >= floor]
         return fit[-1] if fit else job.n
 
+    def pool(self, job: Job) -> int | None:
+        # Premium jobs go where premium jobs already run, so other hosts stay clearable for
+        # large gangs (a host with a premium job on it can never be emptied).
+        return 1 if job.tier == Tier.PREMIUM else None
+
     def _sizes(self, job: Job) -> tuple[int, ...]:
         return allowed_sizes(job.n, job.min_devices, self.maxr)
 
@@ -198,7 +203,10 @@ class SingularityPolicy(QueuePolicy):
             return True
         if self.elastic and self._shrink_for(job, n):
             return True
-        plan = self.victim_plan(job, n, lambda v: self.eligible(job, v))
+        # A guaranteed job looks further down the victim list: its SLA is at stake, and such
+        # jobs are rare enough for the extra work not to matter.
+        limit = None if job.cls == NORMAL else min(4096, max(self.p.policy_max_victims_examined, 16 * n))
+        plan = self.victim_plan(job, n, lambda v: self.eligible(job, v), limit)
         if plan is None:
             return False
         self.preempt_for(job, plan)
@@ -229,12 +237,13 @@ class SingularityPolicy(QueuePolicy):
                 for c in topo.type_clusters[ty]:
                     if topo.clusters[c].devices_per_host < n:
                         continue
-                    for h in s.bucket[c][f][-4:]:
-                        examined += 1
-                        if self._try_defrag_host(job, n, h, ty):
-                            return True
-                        if examined >= 8:
-                            return False
+                    for pool in (0, 1):
+                        for h in s.bucket[c][pool][f][-4:]:
+                            examined += 1
+                            if self._try_defrag_host(job, n, h, ty):
+                                return True
+                            if examined >= 8:
+                                return False
         return False
 
     def _try_defrag_host(self, job: Job, n: int, h: int, ty: str) -> bool:

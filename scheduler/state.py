@@ -6,9 +6,11 @@ the driver before the policy sees the event).  Both check their preconditions an
 `StateError` before changing anything, so a policy bug cannot double-book a device.
 
 Free-capacity index (what keeps a placement O(devices per host × clusters), independent of the
-number of hosts): for every cluster and every free count k, a list of the hosts with exactly k
-free devices, with each host's position in its list for O(1) removal; per device type, the
-number of hosts with k free devices across its clusters.
+number of hosts): for every cluster, *pool* and free count k, a list of the hosts with exactly k
+free devices, with each host's position in its list for O(1) removal; per device type and pool,
+the number of such hosts across its clusters.  Pool 1 holds the hosts where a premium
+(never-preempted) job runs, pool 0 the others: a policy can keep premium jobs together, so that
+the hosts of pool 0 stay clearable for large gangs.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from collections.abc import Iterable
 from .actions import Action, Kill, Migrate, Place, Preempt, Reserve, Resize, Resume, SetTimer
 from .errors import StateError
 from .events import CheckpointDone, Event, HostFailed, HostRecovered, JobArrived, JobFinished, RestoreDone, Timer
-from .jobs import Job, Phase, ranks_per_device, require
+from .jobs import Job, Phase, Tier, ranks_per_device, require
 from .params import CostModel
 from .topology import Topology
 
@@ -28,7 +30,8 @@ DOWN = -2
 class ClusterState:
     __slots__ = (
         "topo", "costs", "proxied", "now", "jobs", "owner", "claims", "host_mask", "host_nfree",
-        "host_down", "host_jobs", "bucket", "bpos", "cluster_free", "type_bucket_n", "free_total",
+        "host_down", "host_jobs", "bucket", "bpos", "cluster_free", "type_bucket_n", "type_pool_n",
+        "host_pinned", "host_pool", "free_total",
         "running_devices", "down_devices", "_ready", "_requeued", "finished_count", "freed",
     )
 
@@ -46,18 +49,26 @@ class ClusterState:
         self.host_down: list[bool] = [False] * t.n_hosts
         self.host_jobs: list[dict[int, int]] = [{} for _ in range(t.n_hosts)]
         hmax = t.max_host_devices
-        self.bucket: list[list[list[int]]] = [[[] for _ in range(hmax + 1)] for _ in t.clusters]
+        # bucket[cluster][pool][k]: hosts of that pool with exactly k free devices.
+        self.bucket: list[list[list[list[int]]]] = [[[[] for _ in range(hmax + 1)] for _ in range(2)]
+                                                    for _ in t.clusters]
         self.bpos: list[int] = [0] * t.n_hosts
         self.cluster_free: list[int] = [0] * len(t.clusters)
         self.type_bucket_n: dict[str, list[int]] = {ty: [0] * (hmax + 1) for ty in t.device_types}
+        self.type_pool_n: dict[str, list[list[int]]] = {ty: [[0] * (hmax + 1) for _ in range(2)]
+                                                        for ty in t.device_types}
+        self.host_pinned: list[int] = [0] * t.n_hosts  # devices held by premium jobs
+        self.host_pool: list[int] = [0] * t.n_hosts
         for h in range(t.n_hosts):
             c = t.host_cluster[h]
             n = t.host_ndev[h]
-            b = self.bucket[c][n]
+            b = self.bucket[c][0][n]
             self.bpos[h] = len(b)
             b.append(h)
             self.cluster_free[c] += n
-            self.type_bucket_n[t.clusters[c].device_type][n] += 1
+            ty = t.clusters[c].device_type
+            self.type_bucket_n[ty][n] += 1
+            self.type_pool_n[ty][0][n] += 1
         self.free_total = t.n_devices
         self.running_devices = 0
         self.down_devices = 0
@@ -126,25 +137,32 @@ class ClusterState:
         old = self.host_nfree[h]
         new = mask.bit_count()
         self.host_mask[h] = mask
-        if old == new:
+        old_pool = self.host_pool[h]
+        pool = 1 if self.host_pinned[h] else 0
+        if old == new and old_pool == pool:
             return
         t = self.topo
         c = t.host_cluster[h]
         bk = self.bucket[c]
-        tbn = self.type_bucket_n[t.clusters[c].device_type]
+        ty = t.clusters[c].device_type
+        tbn = self.type_bucket_n[ty]
+        tpn = self.type_pool_n[ty]
         if old:
-            lst = bk[old]
+            lst = bk[old_pool][old]
             i = self.bpos[h]
             last = lst.pop()
             if last != h:
                 lst[i] = last
                 self.bpos[last] = i
             tbn[old] -= 1
+            tpn[old_pool][old] -= 1
         if new:
-            lst = bk[new]
+            lst = bk[pool][new]
             self.bpos[h] = len(lst)
             lst.append(h)
             tbn[new] += 1
+            tpn[pool][new] += 1
+        self.host_pool[h] = pool
         self.host_nfree[h] = new
         self.cluster_free[c] += new - old
         self.free_total += new - old
@@ -162,6 +180,7 @@ class ClusterState:
             raise StateError(f"job {jid}: duplicate devices")
         dh = self.topo.dev_host
         base = self.topo.host_base
+        pinned = job.tier == Tier.PREMIUM
         touched: dict[int, int] = {}
         for d in devs:
             if owner[d] == jid:
@@ -171,6 +190,8 @@ class ClusterState:
             touched[h] = touched.get(h, self.host_mask[h]) & ~(1 << (d - base[h]))
             hj = self.host_jobs[h]
             hj[jid] = hj.get(jid, 0) + 1
+            if pinned:
+                self.host_pinned[h] += 1
         for h, m in touched.items():
             self._set_host_mask(h, m)
 
@@ -181,6 +202,7 @@ class ClusterState:
         dh = self.topo.dev_host
         base = self.topo.host_base
         claims = self.claims
+        pinned = job.tier == Tier.PREMIUM
         touched: dict[int, int] = {}
         for d in devices:
             if owner[d] != jid:
@@ -192,11 +214,17 @@ class ClusterState:
                 hj[jid] = n
             else:
                 del hj[jid]
+            if pinned:
+                self.host_pinned[h] -= 1
+                touched.setdefault(h, self.host_mask[h])
             w = claims.pop(d, None)
             if w is not None:
                 owner[d] = w
                 hj[w] = hj.get(w, 0) + 1
                 wj = self.jobs[w]
+                if wj.tier == Tier.PREMIUM:
+                    self.host_pinned[h] += 1
+                    touched.setdefault(h, self.host_mask[h])
                 self._account(wj)
                 wj.claims_left -= 1
                 if wj.claims_left == 0:
@@ -207,9 +235,9 @@ class ClusterState:
             else:
                 owner[d] = FREE
                 touched[h] = touched.get(h, self.host_mask[h]) | (1 << (d - base[h]))
-        if touched:
-            self.freed += 1
         for h, m in touched.items():
+            if m != self.host_mask[h]:
+                self.freed += 1
             self._set_host_mask(h, m)
 
     # ------------------------------------------------------------------ accounting
@@ -525,9 +553,12 @@ class ClusterState:
             require(mask == self.host_mask[h], f"host {h}: free mask out of step")
             n = mask.bit_count()
             require(n == self.host_nfree[h], f"host {h}: free count out of step")
+            pinned = sum(cnt for jid, cnt in self.host_jobs[h].items() if self.jobs[jid].tier == Tier.PREMIUM)
+            require(pinned == self.host_pinned[h], f"host {h}: premium count out of step")
+            require(self.host_pool[h] == (1 if pinned else 0), f"host {h}: pool out of step")
             if n:
                 c = t.host_cluster[h]
-                require(self.bucket[c][n][self.bpos[h]] == h, f"host {h}: bucket index out of step")
+                require(self.bucket[c][self.host_pool[h]][n][self.bpos[h]] == h, f"host {h}: bucket index out of step")
             free_total += n
             counts: dict[int, int] = {}
             for i in range(t.host_ndev[h]):
@@ -536,7 +567,7 @@ class ClusterState:
                     counts[o] = counts.get(o, 0) + 1
             require(counts == self.host_jobs[h], f"host {h}: job index out of step")
         require(free_total == self.free_total, "free total out of step")
-        require(sum(sum(len(b) for b in bk) for bk in self.bucket)
+        require(sum(len(b) for bk in self.bucket for pl in bk for b in pl)
                 == sum(1 for h in range(t.n_hosts) if self.host_nfree[h]), "bucket sizes out of step")
         for d, w in self.claims.items():
             require(self.jobs[w].phase == Phase.PENDING, f"claim on {d} by non-pending job {w}")

@@ -35,6 +35,12 @@ def sim():  # type: ignore[no-untyped-def]
     return run
 
 
+@pytest.fixture(scope="session")
+def sim_trace():  # type: ignore[no-untyped-def]
+    """``sim_trace(trace, topology, policy, params, **simulator_options)``."""
+    return simulate_trace
+
+
 def run(records: list[tuple[float, float, int, Tier]], policy: str, params: Params, *, gpus: int = 8,
         devices_per_host: int = 8, clusters: int = 1, elastic: bool = True, check_every: int = 1,
         **kw: object) -> SimResult:
