@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable
 from typing import ClassVar
 
-from .actions import Action, Kill, Place, Preempt, Reserve, Resume, SetTimer
+from .actions import Action, Kill, Place, Preempt, Reserve, Resize, Resume, SetTimer
 from .events import CheckpointDone, Event, JobArrived, JobFinished, RestoreDone, Timer
 from .jobs import Job, Phase, ranks_per_device
 from .params import Params
@@ -184,6 +184,14 @@ class QueuePolicy(Policy):
                 job = s.jobs[jid]
                 if job.phase == Phase.PENDING:
                     self.start(job, job.devices)
+                elif job.phase == Phase.RUNNING and job.new_devices:
+                    self.complete_grow(job)
+
+    def complete_grow(self, job: Job) -> None:
+        """A running job's reservation to grow is complete: resize onto it (a reservation of the
+        full world size means moving there; a smaller one adds to the devices it has)."""
+        target = job.new_devices if len(job.new_devices) >= job.n else job.devices + job.new_devices
+        self.emit(Resize(job.id, target, ranks_per_device(job.n, len(target))))
 
     # ------------------------------------------------------------------ helpers
 
@@ -232,30 +240,40 @@ class QueuePolicy(Policy):
         rooms = self.p.policy_max_room_attempts
         self._victims_cache = None
         self._best_cache = None
-        if True:
-            while heads:
-                key, shape = heapq.heappop(heads)
-                job = wq.head(shape)
-                if job is None:
-                    continue
-                if job.pkey != key:
-                    heapq.heappush(heads, (job.pkey, shape))
-                    continue
-                done = (full or shape in fresh) and self.try_start(job)
-                if not done and rooms > 0 and self.can_make_room(job):
-                    rooms -= 1
-                    done = self.make_room(job)
-                if not done and (full or shape in fresh):
-                    done = self.try_start_reduced(job)
-                if done:
-                    wq.discard(job)
-                    fresh.add(shape)  # the next job of this shape has not been tried yet
-                    nxt = wq.head(shape)
-                    if nxt is not None:
-                        heapq.heappush(heads, (nxt.pkey, shape))
-                elif rooms <= 0 and not full and not fresh:
+        blocked: list[tuple[Key, Hashable]] = []
+        while heads:
+            key, shape = heapq.heappop(heads)
+            job = wq.head(shape)
+            if job is None:
+                continue
+            if job.pkey != key:
+                heapq.heappush(heads, (job.pkey, shape))
+                continue
+            done = (full or shape in fresh) and self.try_start(job)
+            if not done and rooms > 0 and self.can_make_room(job):
+                rooms -= 1
+                done = self.make_room(job)
+            if done:
+                wq.discard(job)
+                fresh.add(shape)  # the next job of this shape has not been tried yet
+                nxt = wq.head(shape)
+                if nxt is not None:
+                    heapq.heappush(heads, (nxt.pkey, shape))
+            else:
+                # Nothing of this shape fits now; drop the shape for this pass.
+                blocked.append((key, shape))
+                if rooms <= 0 and not full and not fresh:
                     break
-                # else: nothing of this shape fits now; drop the shape for this pass.
+        # Second phase: devices still idle go to blocked jobs that can run on fewer devices
+        # (elastic policies), best first.
+        for key, shape in blocked:
+            if not (full or shape in fresh):
+                continue
+            while True:
+                job = wq.head(shape)
+                if job is None or not self.try_start_reduced(job):
+                    break
+                wq.discard(job)
         self._victims_cache = None
         self._best_cache = None
         self.after_pass()

@@ -26,7 +26,7 @@ import math
 from bisect import bisect_right
 from typing import ClassVar
 
-from .actions import Migrate, Reserve, Resize
+from .actions import Migrate, Preempt, Reserve, Resize
 from .jobs import Job, Phase, Tier, allowed_sizes, ranks_per_device
 from .params import Params
 from .policy import QueuePolicy
@@ -183,7 +183,7 @@ class SingularityPolicy(QueuePolicy):
 
     def eligible(self, w: Job, v: Job) -> bool:
         """May waiting job ``w`` take devices from running job ``v``?"""
-        if v.phase != Phase.RUNNING or v.tier == Tier.PREMIUM:
+        if v.phase != Phase.RUNNING or v.tier == Tier.PREMIUM or v.new_devices or v is w:
             return False
         if w.cls < v.cls:
             return True
@@ -201,7 +201,9 @@ class SingularityPolicy(QueuePolicy):
         n = job.n
         if self.s.free_total >= n and self._defragment(job, n):
             return True
-        if self.elastic and self._shrink_for(job, n):
+        if self.elastic and job.cls != NORMAL and self._shrink_for(job, n):
+            # Guaranteed jobs take devices from elastic jobs by shrinking them (they keep running,
+            # time-sliced); on least-attained-service grounds alone a job is preempted instead.
             return True
         # A guaranteed job looks further down the victim list: its SLA is at stake, and such
         # jobs are rare enough for the extra work not to matter.
@@ -215,7 +217,7 @@ class SingularityPolicy(QueuePolicy):
     # ------------------------------------------------------------------ migration
 
     def _movable(self, u: Job, h: int) -> bool:
-        if u.phase != Phase.RUNNING or u.tier == Tier.PREMIUM:
+        if u.phase != Phase.RUNNING or u.tier == Tier.PREMIUM or u.new_devices:
             return False
         if self.s.now - max(u.last_start, u.last_resize) < self.p.policy_min_resize_interval_s:
             return False
@@ -362,35 +364,86 @@ class SingularityPolicy(QueuePolicy):
         return False
 
     def after_pass(self) -> None:
-        if not self.elastic or self.s.free_total == 0 or not len(self.sliced):
+        """Grow time-sliced jobs: onto idle devices, or — like a waiting job of the same priority
+        would — by displacing lower-priority jobs."""
+        if not self.elastic or not len(self.sliced):
             return
         s = self.s
         now = s.now
         dh = s.topo.dev_host
+        rooms = self.p.policy_max_room_attempts
         for u in self.sliced.first(self.p.policy_max_grows):
-            if s.free_total == 0:
-                break
-            if u.phase != Phase.RUNNING or u.k == 1 or now - u.last_resize < self.p.policy_min_resize_interval_s:
+            if u.phase != Phase.RUNNING or u.k == 1 or u.new_devices:
                 continue
-            m = len(u.devices)
-            bigger = [x for x in self._sizes(u) if x > m]
-            hosts = {dh[d] for d in u.devices}
-            new: tuple[int, ...] | None = None
-            if len(hosts) == 1:
-                (h,) = hosts
-                f = s.host_nfree[h]
-                for x in bigger:
-                    if x - m <= f:
-                        new = u.devices + tuple(s.free_devices(h)[:x - m])
+            if now - u.last_resize < self.p.policy_min_resize_interval_s and u.cls == NORMAL:
+                continue
+            if s.free_total and self._grow_idle(u, dh):
+                continue
+            if rooms > 0:
+                v = self.best_victim()
+                if v is not None and self.eligible(u, v):
+                    rooms -= 1
+                    self._grow_by_room(u, dh)
+
+    def _grow_idle(self, u: Job, dh: list[int]) -> bool:
+        s = self.s
+        m = len(u.devices)
+        bigger = [x for x in self._sizes(u) if x > m]
+        hosts = {dh[d] for d in u.devices}
+        new: tuple[int, ...] | None = None
+        if len(hosts) == 1:
+            (h,) = hosts
+            f = s.host_nfree[h]
+            for x in bigger:
+                if x - m <= f:
+                    new = u.devices + tuple(s.free_devices(h)[:x - m])
+                    break
+        if new is None:
+            for x in bigger:
+                devs = self.placer.find(x, u.dtype)
+                if devs is not None:
+                    new = devs
+                    break
+        if new is None:
+            return False
+        self.emit(Resize(u.id, new, ranks_per_device(u.n, len(new))))
+        return True
+
+    def _grow_by_room(self, u: Job, dh: list[int]) -> bool:
+        """Reserve the devices that take ``u`` back to full size: on its own host if victims
+        there suffice, else a whole new placement; the victims are preempted."""
+        s = self.s
+        n = u.n
+        m = len(u.devices)
+        hosts = {dh[d] for d in u.devices}
+        if len(hosts) == 1 and n <= self.placer.host_size(u.dtype):
+            (h,) = hosts
+            spec = s.topo.clusters[s.topo.host_cluster[h]]
+            if n <= spec.devices_per_host:
+                need = n - m
+                acc = s.host_nfree[h]
+                chosen: list[Job] = []
+                for x in sorted((s.jobs[j] for j in s.host_jobs[h]), key=lambda x: x.pkey):
+                    if acc >= need:
                         break
-            if new is None:
-                for x in bigger:
-                    devs = self.placer.find(x, u.dtype)
-                    if devs is not None:
-                        new = devs
-                        break
-            if new is not None:
-                self.emit(Resize(u.id, new, ranks_per_device(u.n, len(new))))
+                    if self.eligible(u, x):
+                        chosen.append(x)
+                        acc += s.host_jobs[h][x.id]
+                if acc >= need and chosen:
+                    free = s.free_devices(h)[:need]
+                    claims = [d for x in chosen for d in x.devices if dh[d] == h][:need - len(free)]
+                    for x in chosen:
+                        self.emit(Preempt(x.id))
+                    self.emit(Reserve(u.id, tuple(free), tuple(claims)))
+                    return True
+        plan = self.victim_plan(u, n, lambda v: self.eligible(u, v))
+        if plan is None:
+            return False
+        for v in plan.victims:
+            if v.phase == Phase.RUNNING:
+                self.emit(Preempt(v.id))
+        self.emit(Reserve(u.id, tuple(plan.free), tuple(plan.claims)))
+        return True
 
 
 class ElasticSingularityPolicy(SingularityPolicy):

@@ -255,6 +255,8 @@ class ClusterState:
             job.attained += m * dt
             job.run_dev_s += m * dt
             job.run_s += dt
+            if job.new_devices:
+                job.held_dev_s += (len(job.new_devices) - job.claims_left) * dt
         elif ph == Phase.QUEUED or ph == Phase.SUSPENDED:
             job.wait_s += dt
         elif ph == Phase.PENDING:
@@ -316,8 +318,22 @@ class ClusterState:
                 job.devices = tuple(a.devices)
             job.k = a.ranks_per_device
             self._set_phase(job, Phase.STARTING)
+        elif t is Reserve and job.phase == Phase.RUNNING:
+            # A running (time-sliced) job reserves devices to grow onto: it keeps running; once
+            # every claimed device has arrived the policy resizes it.
+            r = action  # type: ignore[assignment]
+            require(not job.new_devices, f"Reserve: job {job.id} already has a reservation")
+            self._check_claims(r.claims)
+            self._account(job)
+            self._take(job, r.devices)
+            for d in r.claims:
+                self.claims[d] = job.id
+            job.new_devices = tuple(r.devices) + tuple(r.claims)
+            job.claims_left = len(r.claims)
+            if job.claims_left == 0:
+                self._ready.append(job.id)
         elif t is Reserve:
-            r: Reserve = action  # type: ignore[assignment]
+            r = action  # type: ignore[assignment]
             require(job.phase in (Phase.QUEUED, Phase.SUSPENDED), f"Reserve: job {job.id} is {job.phase.name}")
             self._check_claims(r.claims)
             self._account(job)
@@ -331,10 +347,12 @@ class ClusterState:
                 self._ready.append(job.id)
         elif t is Preempt:
             require(job.phase == Phase.RUNNING, f"Preempt: job {job.id} is {job.phase.name}")
+            require(not job.new_devices, f"Preempt: job {job.id} holds a reservation to grow")
             job.preemptions += 1
             self._set_phase(job, Phase.CHECKPOINTING)
         elif t is Kill:
-            require(job.phase in (Phase.RUNNING, Phase.STARTING), f"Kill: job {job.id} is {job.phase.name}")
+            require(job.phase in (Phase.RUNNING, Phase.STARTING) and not job.new_devices,
+                    f"Kill: job {job.id} is {job.phase.name}")
             self._account(job)
             job.kills += 1
             self._set_phase(job, Phase.QUEUED)
@@ -343,7 +361,7 @@ class ClusterState:
             self._lose_work(job)
         elif t is Migrate:
             mg: Migrate = action  # type: ignore[assignment]
-            require(job.phase == Phase.RUNNING, f"Migrate: job {job.id} is {job.phase.name}")
+            require(job.phase == Phase.RUNNING and not job.new_devices, f"Migrate: job {job.id} is {job.phase.name}")
             require(len(mg.devices) == len(job.devices), f"Migrate: job {job.id} must keep its device count")
             self._account(job)
             self._take(job, mg.devices)
@@ -355,7 +373,9 @@ class ClusterState:
             require(job.phase == Phase.RUNNING, f"Resize: job {job.id} is {job.phase.name}")
             self._check_size(job, rs.devices, rs.ranks_per_device)
             require(set(rs.devices) != set(job.devices), f"Resize: job {job.id}: same devices")
-            held = set(job.devices)
+            require(job.claims_left == 0 and set(job.new_devices) <= set(rs.devices),
+                    f"Resize: job {job.id} must use all its reserved devices")
+            held = set(job.devices).union(job.new_devices)
             self._account(job)
             self._take(job, [d for d in rs.devices if d not in held])
             job.new_devices = tuple(rs.devices)
@@ -451,6 +471,15 @@ class ClusterState:
         elif t is JobFinished:
             require(job.phase == Phase.RUNNING, f"JobFinished: job {job.id} is {job.phase.name}")
             self._set_phase(job, Phase.FINISHED)
+            if job.new_devices:  # a reservation to grow, now void
+                for d in job.new_devices:
+                    if self.claims.get(d) == job.id:
+                        del self.claims[d]
+                self._release(job, [d for d in job.new_devices if self.owner[d] == job.id])
+                job.new_devices = ()
+                job.claims_left = 0
+                if job.id in self._ready:
+                    self._ready.remove(job.id)
             self._release(job, job.devices)
             del self.jobs[job.id]
             self.finished_count += 1
@@ -531,13 +560,12 @@ class ClusterState:
             if j.phase in (Phase.QUEUED, Phase.SUSPENDED, Phase.FINISHED):
                 require(not devs, f"job {j.id} is {j.phase.name} but holds devices")
             for d in devs:
-                if j.phase == Phase.PENDING and self.claims.get(d) == j.id:
+                if self.claims.get(d) == j.id:
                     continue
                 require(d not in held, f"device {d} held by jobs {held.get(d)} and {j.id}")
                 held[d] = j.id
-            if j.phase == Phase.PENDING:
-                require(j.claims_left == sum(1 for w in self.claims.values() if w == j.id),
-                        f"job {j.id}: claims_left out of step")
+            require(j.claims_left == sum(1 for w in self.claims.values() if w == j.id),
+                    f"job {j.id}: claims_left out of step")
         free_total = 0
         for h in range(t.n_hosts):
             mask = 0
@@ -570,6 +598,8 @@ class ClusterState:
         require(sum(len(b) for bk in self.bucket for pl in bk for b in pl)
                 == sum(1 for h in range(t.n_hosts) if self.host_nfree[h]), "bucket sizes out of step")
         for d, w in self.claims.items():
-            require(self.jobs[w].phase == Phase.PENDING, f"claim on {d} by non-pending job {w}")
+            wj = self.jobs[w]
+            require(wj.phase == Phase.PENDING or (wj.phase == Phase.RUNNING and d in wj.new_devices),
+                    f"claim on {d} by job {w}, which is {wj.phase.name}")
         running = sum(len(j.devices) for j in self.jobs.values() if j.phase == Phase.RUNNING)
         require(running == self.running_devices, "running device count out of step")
