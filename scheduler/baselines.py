@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from .jobs import Job, Phase, Tier
+from .params import Params
 from .queues import Key
 from .policy import QueuePolicy
 
@@ -58,7 +59,7 @@ class LasPolicy(QueuePolicy):
 
     name = "las"
 
-    def __init__(self, *, params):  # type: ignore[no-untyped-def]
+    def __init__(self, *, params: Params) -> None:
         super().__init__(params=params)
         self.limits = params.tiresias_queue_limits_gpu_s
         self.knob = params.tiresias_starve_knob

@@ -11,6 +11,7 @@ import argparse
 import resource
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,14 @@ def _costs_table(params: Params) -> dict[str, float]:
         "checkpoint_8ranks_per_host_s": round(c.checkpoint_s(gib_per_rank=g, ranks_on_host=8), 2),
         "restore_1rank_s": round(c.restore_s(gib_per_rank=g, ranks_on_host=1), 2),
         "restore_8ranks_per_host_s": round(c.restore_s(gib_per_rank=g, ranks_on_host=8), 2),
+        "framework_checkpoint_8ranks_per_host_s": round(c.checkpoint_s(gib_per_rank=g, ranks_on_host=8,
+                                                                       framework=True), 2),
         "framework_restart_1rank_s": round(c.restore_s(gib_per_rank=g, ranks_on_host=1, framework_restart=True), 2),
+        "framework_restart_8ranks_per_host_s": round(c.restore_s(gib_per_rank=g, ranks_on_host=8,
+                                                                 framework_restart=True), 2),
         "migrate_1rank_s": round(c.migrate_out_s(gib_per_rank=g, ranks_on_host=1) + c.migrate_in_s(), 2),
         "resize_8_to_4_in_host_s": round(c.resize_s(gib_per_rank=g, moved_ranks=4, new_hosts=0), 2),
-        "rate_2_ranks_per_device": round(c.rate(2, True), 4),
+        "rate_2_ranks_per_device_proxied": round(c.rate(2, True), 4),
         "rate_proxied_full_size": round(c.rate(1, True), 4),
     }
 
@@ -134,6 +139,7 @@ def _simulate(args: argparse.Namespace) -> int:
         runs.append(run)
         res = run.results[names[-1]]
         lat = np.frombuffer(res.decision_ms, dtype=np.float64)
+        lat_cpu = np.frombuffer(res.decision_cpu_ms, dtype=np.float64)
         scale = {"gpus": gpus, "jobs": args.synthetic_jobs, "policy": names[-1],
                  "wall_s": round(res.wall_s, 1), "total_wall_s": round(time.perf_counter() - t_start, 1),
                  "peak_rss_gib": round(_peak_rss_gib(), 3), "decisions": res.events,
@@ -141,6 +147,9 @@ def _simulate(args: argparse.Namespace) -> int:
                  "decision_p50_ms": round(float(np.percentile(lat, 50)), 4),
                  "decision_p99_ms": round(float(np.percentile(lat, 99)), 4),
                  "decision_max_ms": round(float(lat.max()), 3),
+                 "decision_cpu_p50_ms": round(float(np.percentile(lat_cpu, 50)), 4),
+                 "decision_cpu_p99_ms": round(float(np.percentile(lat_cpu, 99)), 4),
+                 "decision_cpu_s": round(float(lat_cpu.sum()) / 1e3, 1),
                  "simulated_days": round((res.end_time - float(res.arrival[0])) / 86400.0, 2)}
     else:
         topo = Topology.build(gpus=args.gpus, devices_per_host=args.devices_per_host, regions=args.regions,
@@ -164,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             return _simulate(args)
         if args.cmd == "params":
             params = Params.load(args.params)
-            for k, v in params.__dataclass_fields__.items():
-                print(f"{k} = {getattr(params, k)}")
+            for f in fields(params):
+                print(f"{f.name} = {getattr(params, f.name)}")
             for k, v in _costs_table(params).items():
                 print(f"{k} = {v}")
             return 0

@@ -44,7 +44,8 @@ def sla_met(res: SimResult, params: Params) -> np.ndarray:
     jct = res.finish - res.arrival
     need = frac[res.tier.astype(np.int64)] * np.maximum(jct - params.sla_grace_s, 0.0)
     # A relative tolerance: the served time and the JCT are sums of the same float intervals.
-    return res.served_s >= need * (1 - 1e-9) - 1e-6
+    met: np.ndarray = res.served_s >= need * (1 - 1e-9) - 1e-6
+    return met
 
 
 def summarize(res: SimResult, params: Params) -> dict[str, Any]:

@@ -114,6 +114,9 @@ class QueuePolicy(Policy):
     def on_timer(self, job: Job) -> None:
         """A timer this policy set for ``job`` fired (and is current)."""
 
+    def before_event(self) -> None:
+        """Called first in every decision (after the state recorded the event)."""
+
     def on_finished(self, job_id: int) -> None:
         """A job finished (it is no longer in the state)."""
         self.running.discard(job_id)
@@ -126,26 +129,27 @@ class QueuePolicy(Policy):
     def on_event(self, state: ClusterState, event: Event) -> list[Action]:
         if state is not self._state:
             self._bind(state)
-        self._out = out = []
-        t = type(event)
-        if t is JobArrived:
-            self.enqueue(state.jobs[event.spec.job_id])  # type: ignore[union-attr]
-        elif t is RestoreDone:
-            job = state.jobs.get(event.job_id)  # type: ignore[union-attr]
+        out: list[Action] = []
+        self._out = out
+        self.before_event()
+        if isinstance(event, JobArrived):
+            self.enqueue(state.jobs[event.spec.job_id])
+        elif isinstance(event, RestoreDone):
+            job = state.jobs.get(event.job_id)
             if job is not None and job.phase == Phase.RUNNING:
                 self.on_running(job)
                 self._room_dirty = True  # a new candidate victim
-        elif t is CheckpointDone:
-            job = state.jobs.get(event.job_id)  # type: ignore[union-attr]
+        elif isinstance(event, CheckpointDone):
+            job = state.jobs.get(event.job_id)
             if job is not None and job.phase == Phase.SUSPENDED:
                 self.enqueue(job)
-        elif t is Timer:
-            job = state.jobs.get(event.job_id)  # type: ignore[union-attr]
-            if job is not None and job.ttag == event.tag:  # type: ignore[union-attr]
+        elif isinstance(event, Timer):
+            job = state.jobs.get(event.job_id)
+            if job is not None and job.ttag == event.tag:
                 self.on_timer(job)
                 self._room_dirty = True  # priorities changed
-        elif t is JobFinished:
-            self.on_finished(event.job_id)  # type: ignore[union-attr]
+        elif isinstance(event, JobFinished):
+            self.on_finished(event.job_id)
         self._settle()
         # What can have changed since the last pass: free capacity (then every shape is worth
         # trying), new waiters (their shapes), new or re-keyed running jobs (room-making may now

@@ -22,6 +22,7 @@ when devices are free.  No decision uses a job's duration: the policy cannot kno
 """
 from __future__ import annotations
 
+import heapq
 import math
 from bisect import bisect_right
 from typing import ClassVar
@@ -52,8 +53,10 @@ class SingularityPolicy(QueuePolicy):
         self.grace = p.sla_grace_s
         self.maxr = p.timeslice_max_ranks_per_device
         self._new_waiters: list[Job] = []
+        self._due: list[tuple[float, int, int]] = []
 
     def _bind(self, state: ClusterState) -> None:
+        self._due = []
         self.sliced = RankedJobs(state.jobs, valid=lambda j: j.phase == Phase.RUNNING and j.k > 1)
         super()._bind(state)
 
@@ -115,13 +118,14 @@ class SingularityPolicy(QueuePolicy):
             self._new_waiters.append(job)
 
     def on_running(self, job: Job) -> None:
+        job.quantum = -1.0  # computed when first needed (most jobs end before anyone asks)
+        self._refresh(job)
+
+    def _refresh(self, job: Job) -> None:
+        """(Re)index a running job under its current class and level."""
         self._rekey(job)
         if job.tier == Tier.PREMIUM:
             return
-        s = self.s
-        job.quantum = max(self.p.policy_min_quantum_s,
-                          self.p.policy_quantum_cost_factor * s.costs.preemption_cost_s(
-                              gib_per_rank=job.gib, ranks_on_host=s.ranks_on_host(job), transparent=True))
         self.index_running(job)
         if job.k > 1:
             self.sliced.put(job, self.wait_key(job))
@@ -129,13 +133,35 @@ class SingularityPolicy(QueuePolicy):
             self.sliced.discard(job.id)
         self._arm(job)
 
+    def _quantum(self, job: Job) -> float:
+        if job.quantum < 0:
+            s = self.s
+            job.quantum = max(self.p.policy_min_quantum_s,
+                              self.p.policy_quantum_cost_factor * s.costs.preemption_cost_s(
+                                  gib_per_rank=job.gib, ranks_on_host=s.ranks_on_host(job), transparent=True))
+        return job.quantum
+
+    def before_event(self) -> None:
+        """Catch up on level and class changes of running jobs that fell due since the last
+        event.  They only change who is a better victim, so instead of a timer event each (a
+        third of all events at scale), they are applied when the next event arrives."""
+        due = self._due
+        now = self.s.now
+        jobs = self.s.jobs
+        while due and due[0][0] <= now:
+            _, jid, ver = heapq.heappop(due)
+            job = jobs.get(jid)
+            if job is not None and job.stag == ver and job.phase == Phase.RUNNING:
+                self._refresh(job)
+                self._room_dirty = True
+
     def on_finished(self, job_id: int) -> None:
         super().on_finished(job_id)
         self.sliced.discard(job_id)
 
     def on_timer(self, job: Job) -> None:
         if job.phase == Phase.RUNNING:
-            self.on_running(job)
+            self._refresh(job)
         elif job.phase in (Phase.QUEUED, Phase.SUSPENDED):
             old = job.cls
             self._rekey(job)
@@ -162,10 +188,16 @@ class SingularityPolicy(QueuePolicy):
                 at = min(at, now + (slack - limit) / -rate)
             elif rate > 0 and slack <= limit:
                 at = min(at, now + (limit - slack) / rate)
+        job.stag += 1
         if at < math.inf:
             # At least a second ahead: a wake-up computed to land exactly on a threshold can
             # fall a rounding error short of it and would otherwise re-arm at the same instant.
-            self.set_timer(job, max(at, now + 1.0))
+            at = max(at, now + 1.0)
+            if running:
+                heapq.heappush(self._due, (at, job.id, job.stag))
+                self.cancel_timer(job)
+            else:
+                self.set_timer(job, at)
         else:
             self.cancel_timer(job)
 
@@ -188,7 +220,7 @@ class SingularityPolicy(QueuePolicy):
         if w.cls < v.cls:
             return True
         if w.cls == NORMAL and v.cls == NORMAL and w.level < v.level:
-            return self.s.now - v.last_start >= v.quantum
+            return self.s.now - v.last_start >= self._quantum(v)
         return False
 
     def can_make_room(self, job: Job) -> bool:

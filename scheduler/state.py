@@ -295,62 +295,54 @@ class ClusterState:
     # ------------------------------------------------------------------ actions
 
     def apply(self, action: Action) -> None:
-        t = type(action)
-        if t is SetTimer:
+        if isinstance(action, SetTimer):
             return
-        job = self.job(action.job_id)  # type: ignore[union-attr]
-        if t is Place or t is Resume:
-            a: Place | Resume = action  # type: ignore[assignment]
-            if t is Place:
+        job = self.job(action.job_id)
+        if isinstance(action, (Place, Resume)):
+            if isinstance(action, Place):
                 require(not job.has_ckpt, f"Place: job {job.id} has a checkpoint; use Resume")
             else:
                 require(job.has_ckpt, f"Resume: job {job.id} has no checkpoint; use Place")
-            self._check_size(job, a.devices, a.ranks_per_device)
+            self._check_size(job, action.devices, action.ranks_per_device)
             if job.phase == Phase.PENDING:
-                require(job.claims_left == 0 and set(a.devices) == set(job.devices),
+                require(job.claims_left == 0 and set(action.devices) == set(job.devices),
                         f"job {job.id}: start from PENDING needs all claimed devices, exactly")
-                job.devices = tuple(a.devices)
             else:
                 require(job.phase in (Phase.QUEUED, Phase.SUSPENDED),
-                        f"{t.__name__}: job {job.id} is {job.phase.name}")
+                        f"{type(action).__name__}: job {job.id} is {job.phase.name}")
                 self._account(job)
-                self._take(job, a.devices)
-                job.devices = tuple(a.devices)
-            job.k = a.ranks_per_device
+                self._take(job, action.devices)
+            job.devices = tuple(action.devices)
+            job.k = action.ranks_per_device
             self._set_phase(job, Phase.STARTING)
-        elif t is Reserve and job.phase == Phase.RUNNING:
-            # A running (time-sliced) job reserves devices to grow onto: it keeps running; once
-            # every claimed device has arrived the policy resizes it.
-            r = action  # type: ignore[assignment]
-            require(not job.new_devices, f"Reserve: job {job.id} already has a reservation")
-            self._check_claims(r.claims)
+        elif isinstance(action, Reserve):
+            running = job.phase == Phase.RUNNING
+            if running:
+                # A running (time-sliced) job reserves devices to grow onto: it keeps running;
+                # once every claimed device has arrived the policy resizes it.
+                require(not job.new_devices, f"Reserve: job {job.id} already has a reservation")
+            else:
+                require(job.phase in (Phase.QUEUED, Phase.SUSPENDED), f"Reserve: job {job.id} is {job.phase.name}")
+            self._check_claims(action.claims)
             self._account(job)
-            self._take(job, r.devices)
-            for d in r.claims:
+            self._take(job, action.devices)
+            for d in action.claims:
                 self.claims[d] = job.id
-            job.new_devices = tuple(r.devices) + tuple(r.claims)
-            job.claims_left = len(r.claims)
+            if running:
+                job.new_devices = tuple(action.devices) + tuple(action.claims)
+            else:
+                job.devices = tuple(action.devices) + tuple(action.claims)
+            job.claims_left = len(action.claims)
+            if not running:
+                self._set_phase(job, Phase.PENDING)
             if job.claims_left == 0:
                 self._ready.append(job.id)
-        elif t is Reserve:
-            r = action  # type: ignore[assignment]
-            require(job.phase in (Phase.QUEUED, Phase.SUSPENDED), f"Reserve: job {job.id} is {job.phase.name}")
-            self._check_claims(r.claims)
-            self._account(job)
-            self._take(job, r.devices)
-            for d in r.claims:
-                self.claims[d] = job.id
-            job.devices = tuple(r.devices) + tuple(r.claims)
-            job.claims_left = len(r.claims)
-            self._set_phase(job, Phase.PENDING)
-            if job.claims_left == 0:
-                self._ready.append(job.id)
-        elif t is Preempt:
+        elif isinstance(action, Preempt):
             require(job.phase == Phase.RUNNING, f"Preempt: job {job.id} is {job.phase.name}")
             require(not job.new_devices, f"Preempt: job {job.id} holds a reservation to grow")
             job.preemptions += 1
             self._set_phase(job, Phase.CHECKPOINTING)
-        elif t is Kill:
+        elif isinstance(action, Kill):
             require(job.phase in (Phase.RUNNING, Phase.STARTING) and not job.new_devices,
                     f"Kill: job {job.id} is {job.phase.name}")
             self._account(job)
@@ -359,27 +351,25 @@ class ClusterState:
             self._release(job, job.devices)
             job.devices = ()
             self._lose_work(job)
-        elif t is Migrate:
-            mg: Migrate = action  # type: ignore[assignment]
+        elif isinstance(action, Migrate):
             require(job.phase == Phase.RUNNING and not job.new_devices, f"Migrate: job {job.id} is {job.phase.name}")
-            require(len(mg.devices) == len(job.devices), f"Migrate: job {job.id} must keep its device count")
+            require(len(action.devices) == len(job.devices), f"Migrate: job {job.id} must keep its device count")
             self._account(job)
-            self._take(job, mg.devices)
-            job.new_devices = tuple(mg.devices)
+            self._take(job, action.devices)
+            job.new_devices = tuple(action.devices)
             job.migrations += 1
             self._set_phase(job, Phase.MIGRATING)
-        elif t is Resize:
-            rs: Resize = action  # type: ignore[assignment]
+        elif isinstance(action, Resize):
             require(job.phase == Phase.RUNNING, f"Resize: job {job.id} is {job.phase.name}")
-            self._check_size(job, rs.devices, rs.ranks_per_device)
-            require(set(rs.devices) != set(job.devices), f"Resize: job {job.id}: same devices")
-            require(job.claims_left == 0 and set(job.new_devices) <= set(rs.devices),
+            self._check_size(job, action.devices, action.ranks_per_device)
+            require(set(action.devices) != set(job.devices), f"Resize: job {job.id}: same devices")
+            require(job.claims_left == 0 and set(job.new_devices) <= set(action.devices),
                     f"Resize: job {job.id} must use all its reserved devices")
             held = set(job.devices).union(job.new_devices)
             self._account(job)
-            self._take(job, [d for d in rs.devices if d not in held])
-            job.new_devices = tuple(rs.devices)
-            job.new_k = rs.ranks_per_device
+            self._take(job, [d for d in action.devices if d not in held])
+            job.new_devices = tuple(action.devices)
+            job.new_k = action.ranks_per_device
             job.resizes += 1
             job.last_resize = self.now
             self._set_phase(job, Phase.RESIZING)
@@ -416,23 +406,23 @@ class ClusterState:
         if now < self.now:
             raise StateError(f"time goes backwards: {now} < {self.now}")
         self.now = now
-        t = type(event)
-        if t is JobArrived:
-            spec = event.spec  # type: ignore[union-attr]
+        if isinstance(event, JobArrived):
+            spec = event.spec
             if spec.job_id in self.jobs:
                 raise StateError(f"job {spec.job_id} arrived twice")
             j = Job(spec, now)
             self.jobs[spec.job_id] = j
             return j
-        if t is Timer:
-            return self.jobs.get(event.job_id)  # type: ignore[union-attr]
-        if t is HostFailed:
-            self._host_failed(event.host)  # type: ignore[union-attr]
+        if isinstance(event, Timer):
+            return self.jobs.get(event.job_id)
+        if isinstance(event, HostFailed):
+            self._host_failed(event.host)
             return None
-        if t is HostRecovered:
-            self._host_recovered(event.host)  # type: ignore[union-attr]
+        if isinstance(event, HostRecovered):
+            self._host_recovered(event.host)
             return None
-        job = self.job(event.job_id)  # type: ignore[union-attr]
+        job = self.job(event.job_id)
+        t = type(event)
         if t is CheckpointDone:
             if job.phase == Phase.CHECKPOINTING:
                 self._account(job)
