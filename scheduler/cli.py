@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _cpu_s() -> float:
+    """CPU time of this process so far (user + system): the wall time on an idle machine."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024.0**2)  # Linux: KiB
 
@@ -142,6 +148,7 @@ def _simulate(args: argparse.Namespace) -> int:
         lat_cpu = np.frombuffer(res.decision_cpu_ms, dtype=np.float64)
         scale = {"gpus": gpus, "jobs": args.synthetic_jobs, "policy": names[-1],
                  "wall_s": round(res.wall_s, 1), "total_wall_s": round(time.perf_counter() - t_start, 1),
+                 "cpu_s": round(_cpu_s(), 1),
                  "peak_rss_gib": round(_peak_rss_gib(), 3), "decisions": res.events,
                  "decisions_per_s": round(res.events / res.wall_s, 1) if res.wall_s else None,
                  "decision_p50_ms": round(float(np.percentile(lat, 50)), 4),

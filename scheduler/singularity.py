@@ -386,6 +386,10 @@ class SingularityPolicy(QueuePolicy):
         if not self.elastic or job.tier == Tier.PREMIUM:
             return False
         floor = self.smallest_start(job)
+        if job.tier == Tier.STANDARD and self._slack(job) < self.p.policy_protect_slack_s:
+            # Below its guaranteed fraction a standard job would eat into its SLA slack while
+            # it runs; it waits (and becomes urgent) instead, unless it has slack to spare.
+            floor = max(floor, math.ceil(self.g * job.n))
         for m in self._sizes(job)[1:]:
             if m < floor:
                 break
