@@ -3,10 +3,20 @@
 The public interface: a `Policy` turns (`ClusterState`, event) into actions; `Simulator` replays a
 `Trace` through a policy with mechanism costs from `Params`.  See docs/scheduler.md.
 """
+
 from .actions import Action, Kill, Migrate, Place, Preempt, Reserve, Resize, Resume, SetTimer
 from .baselines import FifoPolicy, KillRequeuePolicy, LasPolicy
 from .errors import ConfigError, SchedulerError, StateError, TraceError
-from .events import CheckpointDone, Event, HostFailed, HostRecovered, JobArrived, JobFinished, RestoreDone, Timer
+from .events import (
+    CheckpointDone,
+    Event,
+    HostFailed,
+    HostRecovered,
+    JobArrived,
+    JobFinished,
+    RestoreDone,
+    Timer,
+)
 from .jobs import Job, JobSpec, Phase, Tier
 from .params import CostModel, Params
 from .policy import Policy
@@ -17,10 +27,48 @@ from .topology import ClusterSpec, Topology
 from .trace import Trace, load_philly, synthetic
 
 __all__ = [
-    "Action", "Kill", "Migrate", "Place", "Preempt", "Reserve", "Resize", "Resume", "SetTimer",
-    "FifoPolicy", "KillRequeuePolicy", "LasPolicy", "ElasticSingularityPolicy", "SingularityPolicy",
-    "ConfigError", "SchedulerError", "StateError", "TraceError", "SimulationError",
-    "CheckpointDone", "Event", "HostFailed", "HostRecovered", "JobArrived", "JobFinished", "RestoreDone", "Timer",
-    "Job", "JobSpec", "Phase", "Tier", "CostModel", "Params", "Policy", "POLICIES", "SimResult", "Simulator",
-    "make_policy", "ClusterState", "ClusterSpec", "Topology", "Trace", "load_philly", "synthetic",
+    "Action",
+    "Kill",
+    "Migrate",
+    "Place",
+    "Preempt",
+    "Reserve",
+    "Resize",
+    "Resume",
+    "SetTimer",
+    "FifoPolicy",
+    "KillRequeuePolicy",
+    "LasPolicy",
+    "ElasticSingularityPolicy",
+    "SingularityPolicy",
+    "ConfigError",
+    "SchedulerError",
+    "StateError",
+    "TraceError",
+    "SimulationError",
+    "CheckpointDone",
+    "Event",
+    "HostFailed",
+    "HostRecovered",
+    "JobArrived",
+    "JobFinished",
+    "RestoreDone",
+    "Timer",
+    "Job",
+    "JobSpec",
+    "Phase",
+    "Tier",
+    "CostModel",
+    "Params",
+    "Policy",
+    "POLICIES",
+    "SimResult",
+    "Simulator",
+    "make_policy",
+    "ClusterState",
+    "ClusterSpec",
+    "Topology",
+    "Trace",
+    "load_philly",
+    "synthetic",
 ]

@@ -21,6 +21,7 @@ SetTimer       deliver Timer(job_id, tag) at time ``at``              Timer
 
 ``ranks_per_device`` > 1 means the job is time-sliced: its N ranks share ceil(N/k) devices.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -14,6 +14,7 @@
   at an iteration boundary and a restart (no work lost; the checkpoint and the restart, including
   process start, cost device time).  Tier-blind; no migration, no elasticity.
 """
+
 from __future__ import annotations
 
 from .jobs import Job, Phase, Tier

@@ -1,4 +1,5 @@
 """The scheduler's exceptions: one root class, one subclass per kind of failure."""
+
 from __future__ import annotations
 
 

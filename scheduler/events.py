@@ -1,5 +1,6 @@
 """Events: what the world tells the scheduler.  The driver (simulator or daemon) feeds each one to
 `ClusterState.observe` and then to the policy's `on_event`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 A job's duration is *not* part of either: no policy may know how long a job will run (the
 simulator keeps the work of each job to itself and tells the state only that a job finished).
 """
+
 from __future__ import annotations
 
 import math
@@ -15,9 +16,9 @@ from .errors import StateError
 class Tier(IntEnum):
     """SLA tiers after Singularity; a lower value is a stronger guarantee."""
 
-    PREMIUM = 0   # guaranteed, never preempted
+    PREMIUM = 0  # guaranteed, never preempted
     STANDARD = 1  # guaranteed a fraction of its requested GPU-time
-    BASIC = 2     # best effort on idle capacity, preemptible at any time
+    BASIC = 2  # best effort on idle capacity, preemptible at any time
 
     @classmethod
     def parse(cls, name: str) -> Tier:
@@ -28,14 +29,14 @@ class Tier(IntEnum):
 
 
 class Phase(IntEnum):
-    QUEUED = 0         # never started, or killed (work lost): waits without devices
-    SUSPENDED = 1      # checkpointed: waits without devices, resumes where it stopped
-    PENDING = 2        # holds some devices and claims on others being released for it
-    STARTING = 3       # devices held, starting or restoring: no progress
+    QUEUED = 0  # never started, or killed (work lost): waits without devices
+    SUSPENDED = 1  # checkpointed: waits without devices, resumes where it stopped
+    PENDING = 2  # holds some devices and claims on others being released for it
+    STARTING = 3  # devices held, starting or restoring: no progress
     RUNNING = 4
     CHECKPOINTING = 5  # devices held while the checkpoint is written, then released
-    MIGRATING = 6      # source devices held while the state moves; destination held too
-    RESIZING = 7       # consistent cut and new rank mapping; old and new devices held
+    MIGRATING = 6  # source devices held while the state moves; destination held too
+    RESIZING = 7  # consistent cut and new rank mapping; old and new devices held
     FINISHED = 8
 
 
@@ -56,10 +57,10 @@ class JobSpec:
     tier: Tier
     num_gpus: int
     arrival: float
-    min_gpus: int = 0          # 0: same as num_gpus
+    min_gpus: int = 0  # 0: same as num_gpus
     device_type: str | None = None
     state_gib_per_rank: float = 8.0
-    group: str = ""            # virtual cluster / team; informational
+    group: str = ""  # virtual cluster / team; informational
 
     def __post_init__(self) -> None:
         if self.num_gpus < 1:
@@ -94,13 +95,53 @@ class Job:
     """Run-time record of a job inside `ClusterState` (mutated only by the state)."""
 
     __slots__ = (
-        "spec", "id", "tier", "n", "min_devices", "dtype", "gib", "arrival",
-        "phase", "devices", "new_devices", "k", "new_k", "rate", "since",
-        "done", "ckpt_done", "has_ckpt", "attained", "attained_ckpt", "attained_lost", "lost_work",
-        "first_start", "last_start", "last_resize", "ever_ran",
-        "preemptions", "migrations", "resizes", "kills", "failures",
-        "wait_s", "mech_s", "run_s", "mech_dev_s", "run_dev_s", "held_dev_s", "claims_left",
-        "pkey", "wtag", "rtag", "stag", "ttag", "level", "level_since", "level_base", "cls",
+        "spec",
+        "id",
+        "tier",
+        "n",
+        "min_devices",
+        "dtype",
+        "gib",
+        "arrival",
+        "phase",
+        "devices",
+        "new_devices",
+        "k",
+        "new_k",
+        "rate",
+        "since",
+        "done",
+        "ckpt_done",
+        "has_ckpt",
+        "attained",
+        "attained_ckpt",
+        "attained_lost",
+        "lost_work",
+        "first_start",
+        "last_start",
+        "last_resize",
+        "ever_ran",
+        "preemptions",
+        "migrations",
+        "resizes",
+        "kills",
+        "failures",
+        "wait_s",
+        "mech_s",
+        "run_s",
+        "mech_dev_s",
+        "run_dev_s",
+        "held_dev_s",
+        "claims_left",
+        "pkey",
+        "wtag",
+        "rtag",
+        "stag",
+        "ttag",
+        "level",
+        "level_since",
+        "level_base",
+        "cls",
         "quantum",
     )
 
@@ -120,13 +161,13 @@ class Job:
         self.new_k = 1
         self.rate = 0.0
         self.since = now
-        self.done = 0.0           # progress, in seconds of the job alone at full size
-        self.ckpt_done = 0.0      # progress saved by the last checkpoint
-        self.has_ckpt = False     # a checkpoint exists: the job resumes, it does not start afresh
-        self.attained = 0.0       # device-seconds allocated while running
+        self.done = 0.0  # progress, in seconds of the job alone at full size
+        self.ckpt_done = 0.0  # progress saved by the last checkpoint
+        self.has_ckpt = False  # a checkpoint exists: the job resumes, it does not start afresh
+        self.attained = 0.0  # device-seconds allocated while running
         self.attained_ckpt = 0.0  # `attained` when the last checkpoint was taken
         self.attained_lost = 0.0  # of which the work was later thrown away
-        self.lost_work = 0.0      # progress thrown away (kill or failure), job-seconds
+        self.lost_work = 0.0  # progress thrown away (kill or failure), job-seconds
         self.first_start = -1.0
         self.last_start = -1.0
         self.last_resize = -math.inf
@@ -136,12 +177,12 @@ class Job:
         self.resizes = 0
         self.kills = 0
         self.failures = 0
-        self.wait_s = 0.0         # seconds waiting (queued, suspended, pending)
-        self.mech_s = 0.0         # seconds in start/restore/checkpoint/migrate/resize
-        self.run_s = 0.0          # seconds running
-        self.mech_dev_s = 0.0     # device-seconds held for start/restore/checkpoint/migrate/resize
-        self.run_dev_s = 0.0      # device-seconds held while running
-        self.held_dev_s = 0.0     # device-seconds held idle while pending (waiting for claims)
+        self.wait_s = 0.0  # seconds waiting (queued, suspended, pending)
+        self.mech_s = 0.0  # seconds in start/restore/checkpoint/migrate/resize
+        self.run_s = 0.0  # seconds running
+        self.mech_dev_s = 0.0  # device-seconds held for start/restore/checkpoint/migrate/resize
+        self.run_dev_s = 0.0  # device-seconds held while running
+        self.held_dev_s = 0.0  # device-seconds held idle while pending (waiting for claims)
         self.claims_left = 0
         # Owned by the policy (the state never reads them): priority key, version tags that
         # invalidate stale entries of its wait queue / running index / time-sliced index / timer,
@@ -163,8 +204,10 @@ class Job:
         return (self.attained - self.attained_lost) / self.n
 
     def __repr__(self) -> str:
-        return (f"Job({self.id}, {self.tier.name}, n={self.n}, {self.phase.name}, "
-                f"devices={len(self.devices)}, k={self.k}, done={self.done:.0f})")
+        return (
+            f"Job({self.id}, {self.tier.name}, n={self.n}, {self.phase.name}, "
+            f"devices={len(self.devices)}, k={self.k}, done={self.done:.0f})"
+        )
 
 
 def require(cond: bool, message: str) -> None:

@@ -15,6 +15,7 @@ Definitions (also in docs/scheduler.md):
   is at least ``fraction × (JCT − grace)``; attainment is the share of a tier's finished jobs
   that meet it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -40,7 +41,9 @@ def _arrival_window_util(res: SimResult) -> float:
 
 
 def sla_met(res: SimResult, params: Params) -> np.ndarray:
-    frac = np.array([params.sla_premium_fraction, params.sla_standard_fraction, params.sla_basic_report_fraction])
+    frac = np.array(
+        [params.sla_premium_fraction, params.sla_standard_fraction, params.sla_basic_report_fraction]
+    )
     jct = res.finish - res.arrival
     need = frac[res.tier.astype(np.int64)] * np.maximum(jct - params.sla_grace_s, 0.0)
     # A relative tolerance: the served time and the JCT are sums of the same float intervals.
@@ -64,8 +67,11 @@ def summarize(res: SimResult, params: Params) -> dict[str, Any]:
         name = t.name.lower()
         sla[name] = round(float(met[sel].mean()), 4) if sel.any() else None
         tj = (res.finish - res.arrival)[sel] / 3600.0
-        per_tier[name] = {"jobs": int(sel.sum()), "avg_jct_h": round(float(tj.mean()), 4) if len(tj) else None,
-                          "p99_jct_h": round(_pct(tj, 99), 4) if len(tj) else None}
+        per_tier[name] = {
+            "jobs": int(sel.sum()),
+            "avg_jct_h": round(float(tj.mean()), 4) if len(tj) else None,
+            "p99_jct_h": round(_pct(tj, 99), 4) if len(tj) else None,
+        }
     lat = np.frombuffer(res.decision_ms, dtype=np.float64) if len(res.decision_ms) else np.zeros(0)
     out: dict[str, Any] = {
         "avg_jct_h": round(float(jct.mean()), 4) if n_done else None,
@@ -75,17 +81,22 @@ def summarize(res: SimResult, params: Params) -> dict[str, Any]:
         "avg_first_start_h": round(float(first.mean()), 4) if n_done else None,
         "utilization": round(_arrival_window_util(res), 4),
         "utilization_makespan": round(float(res.attained.sum()) / window, 4),
-        "busy_utilization": round(float(res.attained.sum() + res.mech_dev_s.sum() + res.held_dev_s.sum()) / window,
-                                  4),
+        "busy_utilization": round(
+            float(res.attained.sum() + res.mech_dev_s.sum() + res.held_dev_s.sum()) / window, 4
+        ),
         "lost_gpu_hours": round(float(res.attained_lost.sum()) / 3600.0, 2),
         "overhead_gpu_hours": round(float(res.mech_dev_s.sum() + res.held_dev_s.sum()) / 3600.0, 2),
         "preemptions": round(float(res.preemptions[done].mean()), 4) if n_done else 0.0,
         "migrations": round(float(res.migrations[done].mean()), 4) if n_done else 0.0,
         "resizes": round(float(res.resizes[done].mean()), 4) if n_done else 0.0,
         "kills": round(float(res.kills[done].mean()), 4) if n_done else 0.0,
-        "totals": {"preemptions": int(res.preemptions.sum()), "migrations": int(res.migrations.sum()),
-                   "resizes": int(res.resizes.sum()), "kills": int(res.kills.sum()),
-                   "failures": int(res.failures.sum())},
+        "totals": {
+            "preemptions": int(res.preemptions.sum()),
+            "migrations": int(res.migrations.sum()),
+            "resizes": int(res.resizes.sum()),
+            "kills": int(res.kills.sum()),
+            "failures": int(res.failures.sum()),
+        },
         "sla_attainment": sla,
         "per_tier": per_tier,
         "jobs_finished": n_done,

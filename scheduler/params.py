@@ -4,6 +4,7 @@ The file documents each figure and its source; this module only loads, validates
 the figures into durations.  Every key is required and unknown keys are refused: a typo must
 not silently fall back to a default.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,12 +66,20 @@ class Params:
             for x in values:
                 if not math.isfinite(x) or x < 0:
                     raise ConfigError(f"params: {f.name} must be a finite number >= 0, got {x!r}")
-        for name in ("storage_write_gbps", "storage_read_gbps", "memory_memcpy_gbps",
-                     "storage_checkpoint_efficiency"):
+        for name in (
+            "storage_write_gbps",
+            "storage_read_gbps",
+            "memory_memcpy_gbps",
+            "storage_checkpoint_efficiency",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"params: {name} must be > 0")
-        for name in ("storage_checkpoint_efficiency", "device_state_replicated_fraction",
-                     "proxy_step_overhead", "policy_elastic_start_min_fraction"):
+        for name in (
+            "storage_checkpoint_efficiency",
+            "device_state_replicated_fraction",
+            "proxy_step_overhead",
+            "policy_elastic_start_min_fraction",
+        ):
             if getattr(self, name) > 1:
                 raise ConfigError(f"params: {name} must be <= 1")
         for name in ("sla_premium_fraction", "sla_standard_fraction", "sla_basic_report_fraction"):
@@ -158,7 +167,10 @@ class CostModel:
         self._ckpt_bps = params.storage_write_gbps * GB * params.storage_checkpoint_efficiency
         self._read_bps = params.storage_read_gbps * GB
         self._memcpy_bps = params.memory_memcpy_gbps * GB
-        self._cut_s = params.quiesce_drain_s + params.transport_cut_round_trips * params.transport_shm_round_trip_us * 1e-6
+        self._cut_s = (
+            params.quiesce_drain_s
+            + params.transport_cut_round_trips * params.transport_shm_round_trip_us * 1e-6
+        )
         self._rate_cache: dict[tuple[int, bool], float] = {}
 
     def rate(self, ranks_per_device: int, proxied: bool) -> float:
@@ -221,12 +233,17 @@ class CostModel:
             return self._cut_s + moved_ranks * private / self._memcpy_bps
         cpu = self.p.criu_cpu_state_gib_per_rank * GIB
         moved = moved_ranks * (private + cpu) + new_hosts * gib_per_rank * GIB * rep
-        return (self._cut_s + self.p.criu_dump_fixed_s + self.p.criu_restore_fixed_s
-                + self.p.migration_s_per_gib * moved / GIB)
+        return (
+            self._cut_s
+            + self.p.criu_dump_fixed_s
+            + self.p.criu_restore_fixed_s
+            + self.p.migration_s_per_gib * moved / GIB
+        )
 
     def preemption_cost_s(self, *, gib_per_rank: float, ranks_on_host: int, transparent: bool) -> float:
         """Checkpoint plus the later restore: the device time one preemption costs the victim."""
-        return (self.checkpoint_s(gib_per_rank=gib_per_rank, ranks_on_host=ranks_on_host,
-                                  framework=not transparent)
-                + self.restore_s(gib_per_rank=gib_per_rank, ranks_on_host=ranks_on_host,
-                                 framework_restart=not transparent))
+        return self.checkpoint_s(
+            gib_per_rank=gib_per_rank, ranks_on_host=ranks_on_host, framework=not transparent
+        ) + self.restore_s(
+            gib_per_rank=gib_per_rank, ranks_on_host=ranks_on_host, framework_restart=not transparent
+        )

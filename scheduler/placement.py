@@ -11,6 +11,7 @@ Shape rules (the same for every policy, so comparisons are about scheduling, not
 Every search walks free counts (≤ devices per host) and clusters, never hosts, so its cost does not
 grow with the size of the fleet.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -48,15 +49,16 @@ class Placer:
     def fits_anywhere(self, n: int, dtype: str | None) -> bool:
         """Whether an empty fleet could hold a gang of ``n`` devices (ignores current load)."""
         t = self.s.topo
-        for c, spec in enumerate(t.clusters):
+        for spec in t.clusters:
             if dtype is not None and spec.device_type != dtype:
                 continue
             if n <= spec.devices_per_host or n <= spec.hosts * spec.devices_per_host:
                 return True
         return False
 
-    def find(self, n: int, dtype: str | None, exclude: Collection[int] = _NO_EXCLUDE,
-             pool: int | None = None) -> tuple[int, ...] | None:
+    def find(
+        self, n: int, dtype: str | None, exclude: Collection[int] = _NO_EXCLUDE, pool: int | None = None
+    ) -> tuple[int, ...] | None:
         """Free devices for a gang of ``n`` (not taken: apply a `Place` to take them).
 
         ``pool``: look among the hosts of that pool first (1: hosts running premium jobs), then
@@ -74,8 +76,9 @@ class Placer:
                     return tuple(s.free_devices(h)[:n])
         return self._find_multi(n, types, exclude)
 
-    def _best_host(self, n: int, types: tuple[str, ...], exclude: Collection[int],
-                   pools: tuple[int, ...]) -> int | None:
+    def _best_host(
+        self, n: int, types: tuple[str, ...], exclude: Collection[int], pools: tuple[int, ...]
+    ) -> int | None:
         """Best fit: the smallest free count k >= n that a host of ``pools`` has, then the fullest
         cluster."""
         s = self.s

@@ -10,6 +10,7 @@ Cost per decision: a scheduling pass looks at the head of each waiting *shape* (
 job), at most ``max_room_attempts`` room-making attempts, each over at most
 ``max_victims_examined`` running jobs and the hosts they use.  Nothing walks the fleet.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -270,7 +271,7 @@ class QueuePolicy(Policy):
                     break
         # Second phase: devices still idle go to blocked jobs that can run on fewer devices
         # (elastic policies), best first.
-        for key, shape in blocked:
+        for _, shape in blocked:
             if not (full or shape in fresh):
                 continue
             while True:
@@ -306,7 +307,9 @@ class QueuePolicy(Policy):
             b = self._best_cache = self.running.best()
         return b
 
-    def victim_plan(self, job: Job, n: int, eligible: Callable[[Job], bool], limit: int | None = None) -> Plan | None:
+    def victim_plan(
+        self, job: Job, n: int, eligible: Callable[[Job], bool], limit: int | None = None
+    ) -> Plan | None:
         """Devices for a gang of ``n`` for ``job``: free ones plus those of eligible victims.
 
         Walks the best victims once (bounded by ``max_victims_examined``), adding each one's
@@ -321,9 +324,9 @@ class QueuePolicy(Policy):
         clusters = topo.clusters
         dtype = job.dtype
         single = n <= self.placer.host_size(dtype)
-        acc: dict[int, int] = {}            # host -> free + devices of victims seen on it
+        acc: dict[int, int] = {}  # host -> free + devices of victims seen on it
         on_host: dict[int, list[Job]] = {}  # host -> victims seen on it
-        clear: dict[int, list[int]] = {}    # cluster -> hosts fully free or covered
+        clear: dict[int, list[int]] = {}  # cluster -> hosts fully free or covered
         bad: set[int] = set()
         for v in self.victims(limit):
             if v.phase != Phase.RUNNING or not eligible(v):
@@ -338,8 +341,12 @@ class QueuePolicy(Policy):
                 a = acc.get(h)
                 if a is None:
                     spec = clusters[host_cluster[h]]
-                    if (s.host_down[h] or (dtype is not None and spec.device_type != dtype)
-                            or (single and spec.devices_per_host < n) or (not single and n <= spec.devices_per_host)):
+                    if (
+                        s.host_down[h]
+                        or (dtype is not None and spec.device_type != dtype)
+                        or (single and spec.devices_per_host < n)
+                        or (not single and n <= spec.devices_per_host)
+                    ):
                         bad.add(h)
                         continue
                     a = s.host_nfree[h]
@@ -350,7 +357,7 @@ class QueuePolicy(Policy):
                     if a >= n:
                         free_devs = s.free_devices(h)[:n]
                         claims = [d for u in on_host[h] for d in u.devices if dev_host[d] == h]
-                        return Plan(free_devs, claims[:n - len(free_devs)], on_host[h])
+                        return Plan(free_devs, claims[: n - len(free_devs)], on_host[h])
                     continue
                 c = host_cluster[h]
                 hc = clusters[c].devices_per_host
@@ -362,7 +369,7 @@ class QueuePolicy(Policy):
                 full = s.bucket[c][0][hc][-need:]
                 if len(full) + len(lst) < need:
                     continue
-                hosts_clear = lst[:need - len(full)]
+                hosts_clear = lst[: need - len(full)]
                 free_devs = [d for hf in full for d in s.free_devices(hf)]
                 victims: dict[int, Job] = {}
                 claims = []
@@ -373,7 +380,7 @@ class QueuePolicy(Policy):
                     base = topo.host_base[hh]
                     claims.extend(d for d in range(base, base + hc) if s.owner[d] >= 0)
                 free_devs = free_devs[:n]
-                return Plan(free_devs, claims[:n - len(free_devs)], list(victims.values()))
+                return Plan(free_devs, claims[: n - len(free_devs)], list(victims.values()))
         return None
 
     def preempt_for(self, job: Job, plan: Plan) -> None:

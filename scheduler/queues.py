@@ -4,6 +4,7 @@ An entry is ``(key, job_id, version)``; changing a job's key pushes a new entry 
 version, and stale entries are dropped when they reach the top.  Keys are tuples ending with the
 job id, so ties are broken deterministically.
 """
+
 from __future__ import annotations
 
 import heapq

@@ -3,6 +3,7 @@
 ``report.json`` is ``{"policies": {NAME: {...}}, "runs": [...], "setup": {...}[, "scale": {...}]}``:
 ``policies`` holds the first run (the trace at its own load); ``runs`` holds every load factor.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,22 +36,42 @@ def _fmt(x: Any, nd: int = 3) -> str:
 
 
 def markdown_table(run: Run, *, baseline: str = "las") -> str:
-    rows = ["| policy | avg JCT h | vs las | p50 JCT h | p99 JCT h | avg queue h | util | lost GPU-h | "
-            "overhead GPU-h | preempt/job | migr/job | resize/job | kill/job | SLA premium | SLA standard | "
-            "SLA basic |",
-            "|---|" + "---:|" * 15]
+    rows = [
+        "| policy | avg JCT h | vs las | p50 JCT h | p99 JCT h | avg queue h | util | lost GPU-h | "
+        "overhead GPU-h | preempt/job | migr/job | resize/job | kill/job | SLA premium | SLA standard | "
+        "SLA basic |",
+        "|---|" + "---:|" * 15,
+    ]
     base = run.summaries.get(baseline, {}).get("avg_jct_h")
     for name, s in run.summaries.items():
         rel = "–"
         if base and s.get("avg_jct_h") is not None:
             rel = f"{(s['avg_jct_h'] / base - 1) * 100:+.1f}%"
         sla = s["sla_attainment"]
-        rows.append("| " + " | ".join([
-            name, _fmt(s["avg_jct_h"]), rel, _fmt(s["p50_jct_h"]), _fmt(s["p99_jct_h"], 1),
-            _fmt(s["avg_queue_h"]), _fmt(s["utilization"]), _fmt(s["lost_gpu_hours"], 0),
-            _fmt(s["overhead_gpu_hours"], 0), _fmt(s["preemptions"]), _fmt(s["migrations"]),
-            _fmt(s["resizes"]), _fmt(s["kills"]), _fmt(sla["premium"], 4), _fmt(sla["standard"], 4),
-            _fmt(sla["basic"], 4)]) + " |")
+        rows.append(
+            "| "
+            + " | ".join(
+                [
+                    name,
+                    _fmt(s["avg_jct_h"]),
+                    rel,
+                    _fmt(s["p50_jct_h"]),
+                    _fmt(s["p99_jct_h"], 1),
+                    _fmt(s["avg_queue_h"]),
+                    _fmt(s["utilization"]),
+                    _fmt(s["lost_gpu_hours"], 0),
+                    _fmt(s["overhead_gpu_hours"], 0),
+                    _fmt(s["preemptions"]),
+                    _fmt(s["migrations"]),
+                    _fmt(s["resizes"]),
+                    _fmt(s["kills"]),
+                    _fmt(sla["premium"], 4),
+                    _fmt(sla["standard"], 4),
+                    _fmt(sla["basic"], 4),
+                ]
+            )
+            + " |"
+        )
     return "\n".join(rows)
 
 
@@ -85,10 +106,12 @@ def _plots(out: Path, run: Run) -> list[str]:
             continue
         t = (r.sample_t - r.sample_t[0]) / 86400.0
         u = r.sample_running / r.n_devices
-        w = max(1, int(86400 // max(float(np.median(np.diff(r.sample_t))) if len(r.sample_t) > 1 else 3600, 1)))
+        w = max(
+            1, int(86400 // max(float(np.median(np.diff(r.sample_t))) if len(r.sample_t) > 1 else 3600, 1))
+        )
         if len(u) >= w:
             u = np.convolve(u, np.ones(w) / w, mode="valid")
-            t = t[w - 1:]
+            t = t[w - 1 :]
         ax.plot(t, u, label=name, lw=1)
     ax.set_xlabel("day")
     ax.set_ylabel("devices running jobs (1-day mean)")
@@ -122,14 +145,22 @@ def _plots(out: Path, run: Run) -> list[str]:
     return files
 
 
-def write_report(out: str | Path, *, runs: list[Run], setup: dict[str, Any], scale: dict[str, Any] | None = None,
-                 plots: bool = True) -> Path:
+def write_report(
+    out: str | Path,
+    *,
+    runs: list[Run],
+    setup: dict[str, Any],
+    scale: dict[str, Any] | None = None,
+    plots: bool = True,
+) -> Path:
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {
         "policies": runs[0].summaries if runs else {},
-        "runs": [{"label": r.label, "load_factor": r.load_factor, "trace": r.trace, "policies": r.summaries}
-                 for r in runs],
+        "runs": [
+            {"label": r.label, "load_factor": r.load_factor, "trace": r.trace, "policies": r.summaries}
+            for r in runs
+        ],
         "setup": setup,
     }
     if scale is not None:
@@ -141,15 +172,27 @@ def write_report(out: str | Path, *, runs: list[Run], setup: dict[str, Any], sca
     for k, v in setup.items():
         md.append(f"- **{k}**: {v if not isinstance(v, dict) else json.dumps(v)}")
     for r in runs:
-        md += ["", f"## {r.label} (load factor {r.load_factor:g})", "",
-               f"Trace: {r.trace.get('name')}: {r.trace.get('jobs')} jobs, {r.trace.get('gpu_hours')} GPU-hours "
-               f"over {r.trace.get('span_h')} h, offered load {r.trace.get('load')}.", "",
-               markdown_table(r), ""]
+        md += [
+            "",
+            f"## {r.label} (load factor {r.load_factor:g})",
+            "",
+            f"Trace: {r.trace.get('name')}: {r.trace.get('jobs')} jobs, {r.trace.get('gpu_hours')} GPU-hours "
+            f"over {r.trace.get('span_h')} h, offered load {r.trace.get('load')}.",
+            "",
+            markdown_table(r),
+            "",
+        ]
         if plots and r.results:
             for f in _plots(d, r):
                 md.append(f"![{f}]({f})")
     if scale is not None:
-        md += ["", "## Scale", "", "| " + " | ".join(scale) + " |", "|" + "---|" * len(scale),
-               "| " + " | ".join(_fmt(v) for v in scale.values()) + " |"]
+        md += [
+            "",
+            "## Scale",
+            "",
+            "| " + " | ".join(scale) + " |",
+            "|" + "---|" * len(scale),
+            "| " + " | ".join(_fmt(v) for v in scale.values()) + " |",
+        ]
     (d / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     return d

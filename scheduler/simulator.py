@@ -7,6 +7,7 @@ one *decision*, timed for the latency figures — then each returned action beco
 its remaining work and its current rate; any action on the job bumps its epoch so a completion
 computed earlier is ignored.  The policy never sees a job's work.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -19,8 +20,17 @@ import numpy as np
 
 from .actions import Kill, Migrate, Place, Preempt, Reserve, Resize, Resume, SetTimer
 from .errors import SchedulerError
-from .events import CheckpointDone, Event, HostFailed, HostRecovered, JobArrived, JobFinished, RestoreDone, Timer
-from .jobs import Job, JobSpec, Phase, Tier
+from .events import (
+    CheckpointDone,
+    Event,
+    HostFailed,
+    HostRecovered,
+    JobArrived,
+    JobFinished,
+    RestoreDone,
+    Timer,
+)
+from .jobs import JobSpec, Phase, Tier
 from .params import CostModel, Params
 from .placement import Placer
 from .policy import Policy
@@ -44,20 +54,20 @@ class SimResult:
     trace: str
     n_devices: int
     jobs: int
-    rejected: np.ndarray          # bool: could never fit the fleet
+    rejected: np.ndarray  # bool: could never fit the fleet
     tier: np.ndarray
     num_gpus: np.ndarray
     arrival: np.ndarray
     work: np.ndarray
-    finish: np.ndarray            # NaN when not finished
+    finish: np.ndarray  # NaN when not finished
     first_start: np.ndarray
     wait_s: np.ndarray
     mech_s: np.ndarray
     run_s: np.ndarray
     served_s: np.ndarray
-    attained: np.ndarray          # device-seconds allocated while running
+    attained: np.ndarray  # device-seconds allocated while running
     attained_lost: np.ndarray
-    lost_work: np.ndarray         # job-seconds of progress thrown away
+    lost_work: np.ndarray  # job-seconds of progress thrown away
     mech_dev_s: np.ndarray
     held_dev_s: np.ndarray
     preemptions: np.ndarray
@@ -65,11 +75,11 @@ class SimResult:
     resizes: np.ndarray
     kills: np.ndarray
     failures: np.ndarray
-    sample_t: np.ndarray          # time series, every `sample_every_s`
-    sample_running: np.ndarray    # devices running jobs
-    sample_busy: np.ndarray       # devices held (running + mechanisms + pending)
-    sample_jobs: np.ndarray       # jobs in the system (waiting or holding devices)
-    decision_ms: array[float]     # per-decision latency (observe + on_event), wall clock, milliseconds
+    sample_t: np.ndarray  # time series, every `sample_every_s`
+    sample_running: np.ndarray  # devices running jobs
+    sample_busy: np.ndarray  # devices held (running + mechanisms + pending)
+    sample_jobs: np.ndarray  # jobs in the system (waiting or holding devices)
+    decision_ms: array[float]  # per-decision latency (observe + on_event), wall clock, milliseconds
     decision_cpu_ms: array[float]  # the same in thread CPU time (without time the OS gave others)
     wall_s: float
     events: int
@@ -85,10 +95,20 @@ class SimResult:
 class Simulator:
     """Replays a trace through a policy on a fleet."""
 
-    def __init__(self, *, topology: Topology, policy: Policy, params: Params, trace: Trace,
-                 sample_every_s: float = 3600.0, check_every: int = 0,
-                 host_failures_per_day: float = 0.0, repair_s: float = 3600.0, seed: int = 1,
-                 record_decisions: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        topology: Topology,
+        policy: Policy,
+        params: Params,
+        trace: Trace,
+        sample_every_s: float = 3600.0,
+        check_every: int = 0,
+        host_failures_per_day: float = 0.0,
+        repair_s: float = 3600.0,
+        seed: int = 1,
+        record_decisions: bool = True,
+    ) -> None:
         self.topo = topology
         self.policy = policy
         self.params = params
@@ -128,10 +148,24 @@ class Simulator:
 
         finish = np.full(n, np.nan)
         first_start = np.full(n, np.nan)
-        cols = {k: np.zeros(n) for k in ("wait_s", "mech_s", "run_s", "served_s", "attained", "attained_lost",
-                                         "lost_work", "mech_dev_s", "held_dev_s")}
-        icol = {k: np.zeros(n, dtype=np.int32) for k in ("preemptions", "migrations", "resizes", "kills",
-                                                          "failures")}
+        cols = {
+            k: np.zeros(n)
+            for k in (
+                "wait_s",
+                "mech_s",
+                "run_s",
+                "served_s",
+                "attained",
+                "attained_lost",
+                "lost_work",
+                "mech_dev_s",
+                "held_dev_s",
+            )
+        }
+        icol = {
+            k: np.zeros(n, dtype=np.int32)
+            for k in ("preemptions", "migrations", "resizes", "kills", "failures")
+        }
         placer = Placer(st)
         rejected = np.zeros(n, dtype=bool)
         for i in range(n):
@@ -183,8 +217,9 @@ class Simulator:
                     continue  # superseded by a later action on the job
             else:
                 waiting = [j for j in st.jobs.values()]
-                raise SimulationError(f"{pol.name}: {remaining} jobs left and nothing to happen; "
-                                      f"e.g. {waiting[:5]}")
+                raise SimulationError(
+                    f"{pol.name}: {remaining} jobs left and nothing to happen; e.g. {waiting[:5]}"
+                )
             while next_sample <= now:
                 samples_t.append(next_sample)
                 samples_run.append(st.running_devices)
@@ -194,8 +229,16 @@ class Simulator:
 
             ev: Event
             if kind == -1:
-                ev = JobArrived(JobSpec(job_id=jid, tier=tiers[t_of[jid]], num_gpus=g_of[jid],
-                                                min_gpus=m_of[jid], arrival=now, state_gib_per_rank=s_of[jid]))
+                ev = JobArrived(
+                    JobSpec(
+                        job_id=jid,
+                        tier=tiers[t_of[jid]],
+                        num_gpus=g_of[jid],
+                        min_gpus=m_of[jid],
+                        arrival=now,
+                        state_gib_per_rank=s_of[jid],
+                    )
+                )
             elif kind == _FINISH:
                 ev = JobFinished(jid)
             elif kind == _CKPT:
@@ -208,7 +251,10 @@ class Simulator:
                 ev = HostFailed(jid)
                 push(heap, (now + self.repair_s, seq, _RECOVER, jid, 0))
                 seq += 1
-                push(heap, (now + self.repair_s + self.rng.exponential(1.0 / self.failure_rate), seq, _FAIL, jid, 0))
+                push(
+                    heap,
+                    (now + self.repair_s + self.rng.exponential(1.0 / self.failure_rate), seq, _FAIL, jid, 0),
+                )
                 seq += 1
             else:
                 ev = HostRecovered(jid)
@@ -261,12 +307,16 @@ class Simulator:
                     dur = p.job_start_s
                     ev_kind = _RESTORE
                 elif ta is Resume:
-                    dur = costs.restore_s(gib_per_rank=j.gib, ranks_on_host=st.ranks_on_host(j),
-                                          framework_restart=not transparent)
+                    dur = costs.restore_s(
+                        gib_per_rank=j.gib,
+                        ranks_on_host=st.ranks_on_host(j),
+                        framework_restart=not transparent,
+                    )
                     ev_kind = _RESTORE
                 elif ta is Preempt:
-                    dur = costs.checkpoint_s(gib_per_rank=j.gib, ranks_on_host=st.ranks_on_host(j),
-                                             framework=not transparent)
+                    dur = costs.checkpoint_s(
+                        gib_per_rank=j.gib, ranks_on_host=st.ranks_on_host(j), framework=not transparent
+                    )
                     ev_kind = _CKPT
                 elif ta is Migrate:
                     dur = costs.migrate_out_s(gib_per_rank=j.gib, ranks_on_host=st.ranks_on_host(j))
@@ -297,12 +347,28 @@ class Simulator:
         if checks:
             st.check()
         return SimResult(
-            policy=pol.name, trace=tr.name, n_devices=n_dev, jobs=n, rejected=rejected,
-            tier=tr.tier.copy(), num_gpus=tr.num_gpus.copy(), arrival=tr.arrival.copy(), work=tr.work.copy(),
-            finish=finish, first_start=first_start, **cols, **icol,
-            sample_t=np.array(samples_t), sample_running=np.array(samples_run, dtype=np.int64),
-            sample_busy=np.array(samples_busy, dtype=np.int64), sample_jobs=np.array(samples_wait, dtype=np.int64),
-            decision_ms=decisions, decision_cpu_ms=decisions_cpu, wall_s=wall, events=events, end_time=now,
+            policy=pol.name,
+            trace=tr.name,
+            n_devices=n_dev,
+            jobs=n,
+            rejected=rejected,
+            tier=tr.tier.copy(),
+            num_gpus=tr.num_gpus.copy(),
+            arrival=tr.arrival.copy(),
+            work=tr.work.copy(),
+            finish=finish,
+            first_start=first_start,
+            **cols,
+            **icol,
+            sample_t=np.array(samples_t),
+            sample_running=np.array(samples_run, dtype=np.int64),
+            sample_busy=np.array(samples_busy, dtype=np.int64),
+            sample_jobs=np.array(samples_wait, dtype=np.int64),
+            decision_ms=decisions,
+            decision_cpu_ms=decisions_cpu,
+            wall_s=wall,
+            events=events,
+            end_time=now,
             action_counts={t.__name__: c for t, c in counts.items()},
         )
 
@@ -311,8 +377,10 @@ def make_policy(name: str, *, params: Params) -> Policy:
     from .baselines import FifoPolicy, KillRequeuePolicy, LasPolicy
     from .singularity import ElasticSingularityPolicy, SingularityPolicy
 
-    table: dict[str, type[Policy]] = {c.name: c for c in (FifoPolicy, KillRequeuePolicy, LasPolicy,
-                                                          SingularityPolicy, ElasticSingularityPolicy)}
+    table: dict[str, type[Policy]] = {
+        c.name: c
+        for c in (FifoPolicy, KillRequeuePolicy, LasPolicy, SingularityPolicy, ElasticSingularityPolicy)
+    }
     cls = table.get(name)
     if cls is None:
         raise SchedulerError(f"unknown policy {name!r}; choose from {', '.join(table)}")
@@ -323,6 +391,6 @@ POLICIES = ("fifo", "kill-requeue", "las", "singularity", "singularity-elastic")
 
 
 def simulate(*, trace: Trace, topology: Topology, policy: str, params: Params, **kw: Any) -> SimResult:
-    return Simulator(topology=topology, policy=make_policy(policy, params=params), params=params,
-                     trace=trace, **kw).run()
-
+    return Simulator(
+        topology=topology, policy=make_policy(policy, params=params), params=params, trace=trace, **kw
+    ).run()

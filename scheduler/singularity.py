@@ -20,6 +20,7 @@ transparent checkpoint (no work is lost; the checkpoint and the later restore co
 (elastic) starting the job itself **time-sliced** on fewer devices.  Time-sliced jobs grow back
 when devices are free.  No decision uses a job's duration: the policy cannot know it.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -136,9 +137,13 @@ class SingularityPolicy(QueuePolicy):
     def _quantum(self, job: Job) -> float:
         if job.quantum < 0:
             s = self.s
-            job.quantum = max(self.p.policy_min_quantum_s,
-                              self.p.policy_quantum_cost_factor * s.costs.preemption_cost_s(
-                                  gib_per_rank=job.gib, ranks_on_host=s.ranks_on_host(job), transparent=True))
+            job.quantum = max(
+                self.p.policy_min_quantum_s,
+                self.p.policy_quantum_cost_factor
+                * s.costs.preemption_cost_s(
+                    gib_per_rank=job.gib, ranks_on_host=s.ranks_on_host(job), transparent=True
+                ),
+            )
         return job.quantum
 
     def before_event(self) -> None:
@@ -283,8 +288,10 @@ class SingularityPolicy(QueuePolicy):
     def _try_defrag_host(self, job: Job, n: int, h: int, ty: str) -> bool:
         s = self.s
         free = s.host_nfree[h]
-        movers = sorted((s.jobs[u] for u in s.host_jobs[h] if self._movable(s.jobs[u], h)),
-                        key=lambda u: (-len(u.devices), u.pkey))
+        movers = sorted(
+            (s.jobs[u] for u in s.host_jobs[h] if self._movable(s.jobs[u], h)),
+            key=lambda u: (-len(u.devices), u.pkey),
+        )
         need = n - free
         chosen: list[Job] = []
         got = 0
@@ -318,7 +325,7 @@ class SingularityPolicy(QueuePolicy):
         if len(dests) < len(chosen):
             return False
         free_devs = s.free_devices(h)
-        claims = [d for u in chosen for d in u.devices][:n - len(free_devs)]
+        claims = [d for u in chosen for d in u.devices][: n - len(free_devs)]
         self.wq.discard(job)
         self.emit(Reserve(job.id, tuple(free_devs), tuple(claims)))
         return True
@@ -378,7 +385,7 @@ class SingularityPolicy(QueuePolicy):
                 claims.extend(u.devices[target:])
                 self.emit(Resize(u.id, keep, ranks_per_device(u.n, target)))
             self.wq.discard(job)
-            self.emit(Reserve(job.id, tuple(free_devs[:n]), tuple(claims[:max(0, n - len(free_devs))])))
+            self.emit(Reserve(job.id, tuple(free_devs[:n]), tuple(claims[: max(0, n - len(free_devs))])))
             return True
         return False
 
@@ -432,7 +439,7 @@ class SingularityPolicy(QueuePolicy):
             f = s.host_nfree[h]
             for x in bigger:
                 if x - m <= f:
-                    new = u.devices + tuple(s.free_devices(h)[:x - m])
+                    new = u.devices + tuple(s.free_devices(h)[: x - m])
                     break
         if new is None:
             for x in bigger:
@@ -467,7 +474,7 @@ class SingularityPolicy(QueuePolicy):
                         acc += s.host_jobs[h][x.id]
                 if acc >= need and chosen:
                     free = s.free_devices(h)[:need]
-                    claims = [d for x in chosen for d in x.devices if dh[d] == h][:need - len(free)]
+                    claims = [d for x in chosen for d in x.devices if dh[d] == h][: need - len(free)]
                     for x in chosen:
                         self.emit(Preempt(x.id))
                     self.emit(Reserve(u.id, tuple(free), tuple(claims)))

@@ -12,13 +12,23 @@ the number of such hosts across its clusters.  Pool 1 holds the hosts where a pr
 (never-preempted) job runs, pool 0 the others: a policy can keep premium jobs together, so that
 the hosts of pool 0 stay clearable for large gangs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from .actions import Action, Kill, Migrate, Place, Preempt, Reserve, Resize, Resume, SetTimer
 from .errors import StateError
-from .events import CheckpointDone, Event, HostFailed, HostRecovered, JobArrived, JobFinished, RestoreDone, Timer
+from .events import (
+    CheckpointDone,
+    Event,
+    HostFailed,
+    HostRecovered,
+    JobArrived,
+    JobFinished,
+    RestoreDone,
+    Timer,
+)
 from .jobs import Job, Phase, Tier, ranks_per_device, require
 from .params import CostModel
 from .topology import Topology
@@ -29,10 +39,31 @@ DOWN = -2
 
 class ClusterState:
     __slots__ = (
-        "topo", "costs", "proxied", "now", "jobs", "owner", "claims", "host_mask", "host_nfree",
-        "host_down", "host_jobs", "bucket", "bpos", "cluster_free", "type_bucket_n", "type_pool_n",
-        "host_pinned", "host_pool", "free_total",
-        "running_devices", "down_devices", "_ready", "_requeued", "finished_count", "freed",
+        "topo",
+        "costs",
+        "proxied",
+        "now",
+        "jobs",
+        "owner",
+        "claims",
+        "host_mask",
+        "host_nfree",
+        "host_down",
+        "host_jobs",
+        "bucket",
+        "bpos",
+        "cluster_free",
+        "type_bucket_n",
+        "type_pool_n",
+        "host_pinned",
+        "host_pool",
+        "free_total",
+        "running_devices",
+        "down_devices",
+        "_ready",
+        "_requeued",
+        "finished_count",
+        "freed",
     )
 
     def __init__(self, *, topology: Topology, costs: CostModel, proxied: bool, now: float = 0.0) -> None:
@@ -50,13 +81,15 @@ class ClusterState:
         self.host_jobs: list[dict[int, int]] = [{} for _ in range(t.n_hosts)]
         hmax = t.max_host_devices
         # bucket[cluster][pool][k]: hosts of that pool with exactly k free devices.
-        self.bucket: list[list[list[list[int]]]] = [[[[] for _ in range(hmax + 1)] for _ in range(2)]
-                                                    for _ in t.clusters]
+        self.bucket: list[list[list[list[int]]]] = [
+            [[[] for _ in range(hmax + 1)] for _ in range(2)] for _ in t.clusters
+        ]
         self.bpos: list[int] = [0] * t.n_hosts
         self.cluster_free: list[int] = [0] * len(t.clusters)
         self.type_bucket_n: dict[str, list[int]] = {ty: [0] * (hmax + 1) for ty in t.device_types}
-        self.type_pool_n: dict[str, list[list[int]]] = {ty: [[0] * (hmax + 1) for _ in range(2)]
-                                                        for ty in t.device_types}
+        self.type_pool_n: dict[str, list[list[int]]] = {
+            ty: [[0] * (hmax + 1) for _ in range(2)] for ty in t.device_types
+        }
         self.host_pinned: list[int] = [0] * t.n_hosts  # devices held by premium jobs
         self.host_pool: list[int] = [0] * t.n_hosts
         for h in range(t.n_hosts):
@@ -305,11 +338,15 @@ class ClusterState:
                 require(job.has_ckpt, f"Resume: job {job.id} has no checkpoint; use Place")
             self._check_size(job, action.devices, action.ranks_per_device)
             if job.phase == Phase.PENDING:
-                require(job.claims_left == 0 and set(action.devices) == set(job.devices),
-                        f"job {job.id}: start from PENDING needs all claimed devices, exactly")
+                require(
+                    job.claims_left == 0 and set(action.devices) == set(job.devices),
+                    f"job {job.id}: start from PENDING needs all claimed devices, exactly",
+                )
             else:
-                require(job.phase in (Phase.QUEUED, Phase.SUSPENDED),
-                        f"{type(action).__name__}: job {job.id} is {job.phase.name}")
+                require(
+                    job.phase in (Phase.QUEUED, Phase.SUSPENDED),
+                    f"{type(action).__name__}: job {job.id} is {job.phase.name}",
+                )
                 self._account(job)
                 self._take(job, action.devices)
             job.devices = tuple(action.devices)
@@ -322,7 +359,9 @@ class ClusterState:
                 # once every claimed device has arrived the policy resizes it.
                 require(not job.new_devices, f"Reserve: job {job.id} already has a reservation")
             else:
-                require(job.phase in (Phase.QUEUED, Phase.SUSPENDED), f"Reserve: job {job.id} is {job.phase.name}")
+                require(
+                    job.phase in (Phase.QUEUED, Phase.SUSPENDED), f"Reserve: job {job.id} is {job.phase.name}"
+                )
             self._check_claims(action.claims)
             self._account(job)
             self._take(job, action.devices)
@@ -343,8 +382,10 @@ class ClusterState:
             job.preemptions += 1
             self._set_phase(job, Phase.CHECKPOINTING)
         elif isinstance(action, Kill):
-            require(job.phase in (Phase.RUNNING, Phase.STARTING) and not job.new_devices,
-                    f"Kill: job {job.id} is {job.phase.name}")
+            require(
+                job.phase in (Phase.RUNNING, Phase.STARTING) and not job.new_devices,
+                f"Kill: job {job.id} is {job.phase.name}",
+            )
             self._account(job)
             job.kills += 1
             self._set_phase(job, Phase.QUEUED)
@@ -352,8 +393,13 @@ class ClusterState:
             job.devices = ()
             self._lose_work(job)
         elif isinstance(action, Migrate):
-            require(job.phase == Phase.RUNNING and not job.new_devices, f"Migrate: job {job.id} is {job.phase.name}")
-            require(len(action.devices) == len(job.devices), f"Migrate: job {job.id} must keep its device count")
+            require(
+                job.phase == Phase.RUNNING and not job.new_devices,
+                f"Migrate: job {job.id} is {job.phase.name}",
+            )
+            require(
+                len(action.devices) == len(job.devices), f"Migrate: job {job.id} must keep its device count"
+            )
             self._account(job)
             self._take(job, action.devices)
             job.new_devices = tuple(action.devices)
@@ -363,8 +409,10 @@ class ClusterState:
             require(job.phase == Phase.RUNNING, f"Resize: job {job.id} is {job.phase.name}")
             self._check_size(job, action.devices, action.ranks_per_device)
             require(set(action.devices) != set(job.devices), f"Resize: job {job.id}: same devices")
-            require(job.claims_left == 0 and set(job.new_devices) <= set(action.devices),
-                    f"Resize: job {job.id} must use all its reserved devices")
+            require(
+                job.claims_left == 0 and set(job.new_devices) <= set(action.devices),
+                f"Resize: job {job.id} must use all its reserved devices",
+            )
             held = set(job.devices).union(job.new_devices)
             self._account(job)
             self._take(job, [d for d in action.devices if d not in held])
@@ -378,9 +426,14 @@ class ClusterState:
 
     def _check_size(self, job: Job, devices: tuple[int, ...], k: int) -> None:
         m = len(devices)
-        require(m >= job.min_devices and m <= job.n, f"job {job.id}: {m} devices outside [{job.min_devices}, {job.n}]")
-        require(k == ranks_per_device(job.n, m), f"job {job.id}: {m} devices need {ranks_per_device(job.n, m)} "
-                f"ranks per device, not {k}")
+        require(
+            m >= job.min_devices and m <= job.n,
+            f"job {job.id}: {m} devices outside [{job.min_devices}, {job.n}]",
+        )
+        require(
+            k == ranks_per_device(job.n, m),
+            f"job {job.id}: {m} devices need {ranks_per_device(job.n, m)} ranks per device, not {k}",
+        )
         if job.dtype is not None:
             tod = self.topo.type_of_device
             require(all(tod(d) == job.dtype for d in devices), f"job {job.id}: needs device type {job.dtype}")
@@ -391,9 +444,11 @@ class ClusterState:
             require(o >= 0, f"claim on device {d}: not held by a job")
             require(d not in self.claims, f"claim on device {d}: already claimed")
             hj = self.jobs[o]
-            releasing = (hj.phase == Phase.CHECKPOINTING
-                         or (hj.phase == Phase.MIGRATING and d not in hj.new_devices)
-                         or (hj.phase == Phase.RESIZING and d not in hj.new_devices))
+            releasing = (
+                hj.phase == Phase.CHECKPOINTING
+                or (hj.phase == Phase.MIGRATING and d not in hj.new_devices)
+                or (hj.phase == Phase.RESIZING and d not in hj.new_devices)
+            )
             require(releasing, f"claim on device {d}: holder {o} is {hj.phase.name} and keeps it")
 
     # ------------------------------------------------------------------ events
@@ -554,8 +609,10 @@ class ClusterState:
                     continue
                 require(d not in held, f"device {d} held by jobs {held.get(d)} and {j.id}")
                 held[d] = j.id
-            require(j.claims_left == sum(1 for w in self.claims.values() if w == j.id),
-                    f"job {j.id}: claims_left out of step")
+            require(
+                j.claims_left == sum(1 for w in self.claims.values() if w == j.id),
+                f"job {j.id}: claims_left out of step",
+            )
         free_total = 0
         for h in range(t.n_hosts):
             mask = 0
@@ -576,7 +633,10 @@ class ClusterState:
             require(self.host_pool[h] == (1 if pinned else 0), f"host {h}: pool out of step")
             if n:
                 c = t.host_cluster[h]
-                require(self.bucket[c][self.host_pool[h]][n][self.bpos[h]] == h, f"host {h}: bucket index out of step")
+                require(
+                    self.bucket[c][self.host_pool[h]][n][self.bpos[h]] == h,
+                    f"host {h}: bucket index out of step",
+                )
             free_total += n
             counts: dict[int, int] = {}
             for i in range(t.host_ndev[h]):
@@ -585,11 +645,16 @@ class ClusterState:
                     counts[o] = counts.get(o, 0) + 1
             require(counts == self.host_jobs[h], f"host {h}: job index out of step")
         require(free_total == self.free_total, "free total out of step")
-        require(sum(len(b) for bk in self.bucket for pl in bk for b in pl)
-                == sum(1 for h in range(t.n_hosts) if self.host_nfree[h]), "bucket sizes out of step")
+        require(
+            sum(len(b) for bk in self.bucket for pl in bk for b in pl)
+            == sum(1 for h in range(t.n_hosts) if self.host_nfree[h]),
+            "bucket sizes out of step",
+        )
         for d, w in self.claims.items():
             wj = self.jobs[w]
-            require(wj.phase == Phase.PENDING or (wj.phase == Phase.RUNNING and d in wj.new_devices),
-                    f"claim on {d} by job {w}, which is {wj.phase.name}")
+            require(
+                wj.phase == Phase.PENDING or (wj.phase == Phase.RUNNING and d in wj.new_devices),
+                f"claim on {d} by job {w}, which is {wj.phase.name}",
+            )
         running = sum(len(j.devices) for j in self.jobs.values() if j.phase == Phase.RUNNING)
         require(running == self.running_devices, "running device count out of step")

@@ -4,6 +4,7 @@ Immutable.  Devices and hosts are numbered densely (device ids ``host_base[h] ..
 host_base[h] + host_ndev[h] - 1``) so the state can keep per-device and per-host arrays.
 A cluster is one network domain: a multi-host gang is placed inside one cluster.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -26,8 +27,19 @@ class ClusterSpec:
 
 
 class Topology:
-    __slots__ = ("clusters", "host_cluster", "host_base", "host_ndev", "dev_host", "cluster_hosts",
-                 "device_types", "type_clusters", "n_devices", "n_hosts", "max_host_devices")
+    __slots__ = (
+        "clusters",
+        "host_cluster",
+        "host_base",
+        "host_ndev",
+        "dev_host",
+        "cluster_hosts",
+        "device_types",
+        "type_clusters",
+        "n_devices",
+        "n_hosts",
+        "max_host_devices",
+    )
 
     def __init__(self, *, clusters: Sequence[ClusterSpec]) -> None:
         if not clusters:
@@ -62,15 +74,24 @@ class Topology:
         self.max_host_devices = max(self.host_ndev)
 
     @classmethod
-    def build(cls, *, gpus: int, devices_per_host: int = 8, regions: int = 1, clusters_per_region: int = 1,
-              device_types: Sequence[str] = ("gpu",)) -> Topology:
+    def build(
+        cls,
+        *,
+        gpus: int,
+        devices_per_host: int = 8,
+        regions: int = 1,
+        clusters_per_region: int = 1,
+        device_types: Sequence[str] = ("gpu",),
+    ) -> Topology:
         """A fleet of ``gpus`` devices split as evenly as possible into regions × clusters.
 
         Device types are given to regions round-robin (every cluster of a region has its type).
         """
         if gpus < devices_per_host or gpus % devices_per_host:
-            raise ConfigError(f"topology: gpus ({gpus}) must be a positive multiple of devices_per_host "
-                              f"({devices_per_host})")
+            raise ConfigError(
+                f"topology: gpus ({gpus}) must be a positive multiple of devices_per_host "
+                f"({devices_per_host})"
+            )
         n_clusters = regions * clusters_per_region
         hosts = gpus // devices_per_host
         if hosts < n_clusters:
@@ -80,9 +101,15 @@ class Topology:
             for c in range(clusters_per_region):
                 i = r * clusters_per_region + c
                 share = hosts // n_clusters + (1 if i < hosts % n_clusters else 0)
-                specs.append(ClusterSpec(name=f"r{r}c{c}", region=f"r{r}",
-                                         device_type=device_types[r % len(device_types)],
-                                         hosts=share, devices_per_host=devices_per_host))
+                specs.append(
+                    ClusterSpec(
+                        name=f"r{r}c{c}",
+                        region=f"r{r}",
+                        device_type=device_types[r % len(device_types)],
+                        hosts=share,
+                        devices_per_host=devices_per_host,
+                    )
+                )
         return cls(clusters=specs)
 
     def cluster_of_device(self, d: int) -> int:
@@ -93,5 +120,7 @@ class Topology:
 
     def describe(self) -> str:
         regions = sorted({c.region for c in self.clusters})
-        return (f"{self.n_devices} devices on {self.n_hosts} hosts in {len(self.clusters)} clusters, "
-                f"{len(regions)} regions, device types {', '.join(self.device_types)}")
+        return (
+            f"{self.n_devices} devices on {self.n_hosts} hosts in {len(self.clusters)} clusters, "
+            f"{len(regions)} regions, device types {', '.join(self.device_types)}"
+        )

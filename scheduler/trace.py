@@ -9,6 +9,7 @@ Rules that the trace does not carry, fixed here and documented in docs/scheduler
   ceil(num_gpus / max_ranks_per_device) devices; single-GPU jobs are not elastic.
 * **Device state**: ``device_state.default_gib_per_rank`` for every job.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,20 +33,22 @@ class Trace:
     """Jobs sorted by arrival.  ``work`` is each job's run time alone at full size (seconds)."""
 
     name: str
-    arrival: np.ndarray      # float64 seconds from the first arrival, sorted
-    work: np.ndarray         # float64 seconds
-    num_gpus: np.ndarray     # int32
-    min_gpus: np.ndarray     # int32, 0 = not elastic
-    tier: np.ndarray         # int8 (Tier)
-    group: np.ndarray        # int32, index into groups
+    arrival: np.ndarray  # float64 seconds from the first arrival, sorted
+    work: np.ndarray  # float64 seconds
+    num_gpus: np.ndarray  # int32
+    min_gpus: np.ndarray  # int32, 0 = not elastic
+    tier: np.ndarray  # int8 (Tier)
+    group: np.ndarray  # int32, index into groups
     groups: tuple[str, ...]
-    state_gib: np.ndarray    # float32 per rank
+    state_gib: np.ndarray  # float32 per rank
 
     def __post_init__(self) -> None:
         n = len(self.arrival)
         for name in ("work", "num_gpus", "min_gpus", "tier", "group", "state_gib"):
             if len(getattr(self, name)) != n:
-                raise TraceError(f"trace {self.name}: column {name} has {len(getattr(self, name))} rows, not {n}")
+                raise TraceError(
+                    f"trace {self.name}: column {name} has {len(getattr(self, name))} rows, not {n}"
+                )
         if n and np.any(np.diff(self.arrival) < 0):
             raise TraceError(f"trace {self.name}: arrivals not sorted")
         if n and (np.any(self.work <= 0) or np.any(self.num_gpus < 1)):
@@ -55,10 +58,15 @@ class Trace:
         return len(self.arrival)
 
     def spec(self, i: int, *, job_id: int | None = None) -> JobSpec:
-        return JobSpec(job_id=i if job_id is None else job_id, tier=Tier(int(self.tier[i])),
-                       num_gpus=int(self.num_gpus[i]), min_gpus=int(self.min_gpus[i]),
-                       arrival=float(self.arrival[i]), state_gib_per_rank=float(self.state_gib[i]),
-                       group=self.groups[int(self.group[i])] if self.groups else "")
+        return JobSpec(
+            job_id=i if job_id is None else job_id,
+            tier=Tier(int(self.tier[i])),
+            num_gpus=int(self.num_gpus[i]),
+            min_gpus=int(self.min_gpus[i]),
+            arrival=float(self.arrival[i]),
+            state_gib_per_rank=float(self.state_gib[i]),
+            group=self.groups[int(self.group[i])] if self.groups else "",
+        )
 
     def gpu_hours(self) -> float:
         return float(np.sum(self.work * self.num_gpus)) / 3600.0
@@ -78,9 +86,17 @@ class Trace:
         return replace(self, name=f"{self.name} x{factor:g}", arrival=self.arrival / factor)
 
     def head(self, n: int) -> Trace:
-        return replace(self, name=f"{self.name}[:{n}]", arrival=self.arrival[:n], work=self.work[:n],
-                       num_gpus=self.num_gpus[:n], min_gpus=self.min_gpus[:n], tier=self.tier[:n],
-                       group=self.group[:n], state_gib=self.state_gib[:n])
+        return replace(
+            self,
+            name=f"{self.name}[:{n}]",
+            arrival=self.arrival[:n],
+            work=self.work[:n],
+            num_gpus=self.num_gpus[:n],
+            min_gpus=self.min_gpus[:n],
+            tier=self.tier[:n],
+            group=self.group[:n],
+            state_gib=self.state_gib[:n],
+        )
 
     def describe(self, gpus: int | None = None) -> dict[str, object]:
         gh = self.work * self.num_gpus / 3600.0
@@ -88,10 +104,16 @@ class Trace:
         tiers = {}
         for t in Tier:
             sel = self.tier == int(t)
-            tiers[t.name.lower()] = {"jobs": int(sel.sum()), "gpu_hours_share": round(float(gh[sel].sum()) / total, 4)}
+            tiers[t.name.lower()] = {
+                "jobs": int(sel.sum()),
+                "gpu_hours_share": round(float(gh[sel].sum()) / total, 4),
+            }
         out: dict[str, object] = {
-            "name": self.name, "jobs": len(self), "gpu_hours": round(float(gh.sum()), 1),
-            "span_h": round(self.span_s() / 3600.0, 2), "tiers": tiers,
+            "name": self.name,
+            "jobs": len(self),
+            "gpu_hours": round(float(gh.sum()), 1),
+            "span_h": round(self.span_s() / 3600.0, 2),
+            "tiers": tiers,
             "multi_gpu_jobs": int((self.num_gpus > 1).sum()),
             "elastic_jobs": int((self.min_gpus > 0).sum()),
         }
@@ -126,8 +148,13 @@ def find_philly() -> Path | None:
     return None
 
 
-def load_philly(path: str | Path, *, max_ranks_per_device: int = 8, state_gib_per_rank: float = 8.0,
-                limit: int | None = None) -> Trace:
+def load_philly(
+    path: str | Path,
+    *,
+    max_ranks_per_device: int = 8,
+    state_gib_per_rank: float = 8.0,
+    limit: int | None = None,
+) -> Trace:
     """Read the Philly CSV (``timestamp,duration,num_gpus,gpu_time,cluster``)."""
     p = Path(path)
     try:
@@ -166,13 +193,29 @@ def load_philly(path: str | Path, *, max_ranks_per_device: int = 8, state_gib_pe
     gh = np.bincount(group, weights=work * gpus, minlength=len(vcs))
     tiers = tiers_by_group({v: float(gh[i]) for i, v in enumerate(vcs)})
     tier_of_group = np.array([int(tiers[v]) for v in vcs], dtype=np.int8)
-    return Trace(name=f"philly({p.name})", arrival=arrival, work=work, num_gpus=gpus,
-                 min_gpus=elastic_min(gpus, max_ranks_per_device), tier=tier_of_group[group], group=group,
-                 groups=tuple(vcs), state_gib=np.full(len(rows), state_gib_per_rank, dtype=np.float32))
+    return Trace(
+        name=f"philly({p.name})",
+        arrival=arrival,
+        work=work,
+        num_gpus=gpus,
+        min_gpus=elastic_min(gpus, max_ranks_per_device),
+        tier=tier_of_group[group],
+        group=group,
+        groups=tuple(vcs),
+        state_gib=np.full(len(rows), state_gib_per_rank, dtype=np.float32),
+    )
 
 
-def synthetic(source: Trace, *, jobs: int, gpus: int, load: float, seed: int = 1,
-              max_gpus_per_job: int | None = None, max_ranks_per_device: int = 8) -> Trace:
+def synthetic(
+    source: Trace,
+    *,
+    jobs: int,
+    gpus: int,
+    load: float,
+    seed: int = 1,
+    max_gpus_per_job: int | None = None,
+    max_ranks_per_device: int = 8,
+) -> Trace:
     """``jobs`` jobs drawn from ``source``: (size, duration, group, tier) sampled jointly from its
     records, Poisson arrivals at the rate that offers ``load`` × ``gpus`` on average."""
     if jobs < 1 or gpus < 1 or load <= 0:
@@ -189,14 +232,27 @@ def synthetic(source: Trace, *, jobs: int, gpus: int, load: float, seed: int = 1
     gaps[0] = 0.0
     arrival = np.cumsum(gaps)
     min_g = elastic_min(num, max_ranks_per_device)
-    return Trace(name=f"synthetic({jobs} jobs from {source.name}, load {load:g} on {gpus} GPUs, seed {seed})",
-                 arrival=arrival, work=work, num_gpus=num.astype(np.int32), min_gpus=min_g,
-                 tier=source.tier[idx].copy(), group=source.group[idx].copy(), groups=source.groups,
-                 state_gib=source.state_gib[idx].copy())
+    return Trace(
+        name=f"synthetic({jobs} jobs from {source.name}, load {load:g} on {gpus} GPUs, seed {seed})",
+        arrival=arrival,
+        work=work,
+        num_gpus=num.astype(np.int32),
+        min_gpus=min_g,
+        tier=source.tier[idx].copy(),
+        group=source.group[idx].copy(),
+        groups=source.groups,
+        state_gib=source.state_gib[idx].copy(),
+    )
 
 
-def from_records(records: list[tuple[float, float, int, Tier]], *, name: str = "records",
-                 elastic: bool = True, max_ranks_per_device: int = 8, state_gib_per_rank: float = 8.0) -> Trace:
+def from_records(
+    records: list[tuple[float, float, int, Tier]],
+    *,
+    name: str = "records",
+    elastic: bool = True,
+    max_ranks_per_device: int = 8,
+    state_gib_per_rank: float = 8.0,
+) -> Trace:
     """A small trace from ``(arrival_s, work_s, num_gpus, tier)`` tuples (tests, examples)."""
     recs = sorted(enumerate(records), key=lambda r: (r[1][0], r[0]))
     arrival = np.array([r[1][0] for r in recs], dtype=np.float64)
@@ -204,6 +260,14 @@ def from_records(records: list[tuple[float, float, int, Tier]], *, name: str = "
     gpus = np.array([r[1][2] for r in recs], dtype=np.int32)
     tier = np.array([int(r[1][3]) for r in recs], dtype=np.int8)
     min_g = elastic_min(gpus, max_ranks_per_device) if elastic else np.zeros(len(recs), dtype=np.int32)
-    return Trace(name=name, arrival=arrival, work=work, num_gpus=gpus, min_gpus=min_g, tier=tier,
-                 group=np.zeros(len(recs), dtype=np.int32), groups=("default",),
-                 state_gib=np.full(len(recs), state_gib_per_rank, dtype=np.float32))
+    return Trace(
+        name=name,
+        arrival=arrival,
+        work=work,
+        num_gpus=gpus,
+        min_gpus=min_g,
+        tier=tier,
+        group=np.zeros(len(recs), dtype=np.int32),
+        groups=("default",),
+        state_gib=np.full(len(recs), state_gib_per_rank, dtype=np.float32),
+    )

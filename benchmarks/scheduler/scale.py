@@ -8,6 +8,7 @@
 Prints the "scale" block of report.json and whether each target is met.  Wall time depends on
 what else runs on the machine; `cpu_s` (user + system time of the process) is what it costs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,18 @@ def run() -> int:
     ap.add_argument("--out", help="report directory (default: a temporary one)")
     args = ap.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="sched-scale-"))
-    argv = ["simulate", "--synthetic-gpus", str(args.gpus), "--synthetic-jobs", str(args.jobs),
-            "--synthetic-load", str(args.load), "--report", str(out), "--no-plots"]
+    argv = [
+        "simulate",
+        "--synthetic-gpus",
+        str(args.gpus),
+        "--synthetic-jobs",
+        str(args.jobs),
+        "--synthetic-load",
+        str(args.load),
+        "--report",
+        str(out),
+        "--no-plots",
+    ]
     if args.trace:
         argv += ["--trace", args.trace]
     rc = main(argv)

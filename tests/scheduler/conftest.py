@@ -1,4 +1,5 @@
 """Fixtures of the scheduler tests: fleets, traces, a one-call simulation."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,15 +42,29 @@ def sim_trace():  # type: ignore[no-untyped-def]
     return simulate_trace
 
 
-def run(records: list[tuple[float, float, int, Tier]], policy: str, params: Params, *, gpus: int = 8,
-        devices_per_host: int = 8, clusters: int = 1, elastic: bool = True, check_every: int = 1,
-        **kw: object) -> SimResult:
-    trace = from_records(records, elastic=elastic, max_ranks_per_device=params.timeslice_max_ranks_per_device,
-                         state_gib_per_rank=params.device_state_default_gib_per_rank)
+def run(
+    records: list[tuple[float, float, int, Tier]],
+    policy: str,
+    params: Params,
+    *,
+    gpus: int = 8,
+    devices_per_host: int = 8,
+    clusters: int = 1,
+    elastic: bool = True,
+    check_every: int = 1,
+    **kw: object,
+) -> SimResult:
+    trace = from_records(
+        records,
+        elastic=elastic,
+        max_ranks_per_device=params.timeslice_max_ranks_per_device,
+        state_gib_per_rank=params.device_state_default_gib_per_rank,
+    )
     topo = Topology.build(gpus=gpus, devices_per_host=devices_per_host, clusters_per_region=clusters)
     return simulate_trace(trace, topo, policy, params, check_every=check_every, **kw)
 
 
 def simulate_trace(trace: Trace, topo: Topology, policy: str, params: Params, **kw: object) -> SimResult:
-    return Simulator(topology=topo, policy=make_policy(policy, params=params), params=params, trace=trace,
-                     **kw).run()  # type: ignore[arg-type]
+    return Simulator(
+        topology=topo, policy=make_policy(policy, params=params), params=params, trace=trace, **kw
+    ).run()  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """Property-based tests: random small fleets and traces through every policy, with the whole
 state re-verified after every event (no device double-booked, indexes consistent), then the
 outcome checked against the invariants of the issue."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,15 +29,31 @@ def scenarios(draw):  # type: ignore[no-untyped-def]
     n = draw(st.integers(1, 18))
     recs = []
     for _ in range(n):
-        recs.append((draw(st.floats(0, 30000, allow_nan=False)), draw(st.floats(30, 20000, allow_nan=False)),
-                     draw(st.sampled_from(sizes)), Tier(draw(st.integers(0, 2)))))
+        recs.append(
+            (
+                draw(st.floats(0, 30000, allow_nan=False)),
+                draw(st.floats(30, 20000, allow_nan=False)),
+                draw(st.sampled_from(sizes)),
+                Tier(draw(st.integers(0, 2))),
+            )
+        )
     return per_host, hosts, clusters, recs
 
 
-def _run(sim_trace, params: Params, per_host: int, hosts: int, clusters: int, recs, policy: str,  # type: ignore[no-untyped-def]
-         **kw) -> SimResult:
+def _run(
+    sim_trace,
+    params: Params,
+    per_host: int,
+    hosts: int,
+    clusters: int,
+    recs,
+    policy: str,  # type: ignore[no-untyped-def]
+    **kw,
+) -> SimResult:
     trace = from_records(recs, max_ranks_per_device=params.timeslice_max_ranks_per_device)
-    topo = Topology.build(gpus=per_host * hosts * clusters, devices_per_host=per_host, clusters_per_region=clusters)
+    topo = Topology.build(
+        gpus=per_host * hosts * clusters, devices_per_host=per_host, clusters_per_region=clusters
+    )
     return sim_trace(trace, topo, policy, params, check_every=1, **kw)  # type: ignore[no-any-return]
 
 
@@ -53,7 +70,9 @@ def check_invariants(r: SimResult, params: Params, policy: str, *, failures: boo
     assert np.all(r.first_start[f] >= r.arrival[f])
     # Device-time accounting: nothing holds more than the fleet.
     span = r.end_time - float(r.arrival.min())
-    assert r.attained.sum() + r.mech_dev_s.sum() + r.held_dev_s.sum() <= r.n_devices * span * (1 + 1e-9) + 1e-6
+    assert (
+        r.attained.sum() + r.mech_dev_s.sum() + r.held_dev_s.sum() <= r.n_devices * span * (1 + 1e-9) + 1e-6
+    )
     # SLA attainment is the share of each tier's jobs meeting the rule.
     s = summarize(r, params)
     met = sla_met(r, params)
@@ -89,7 +108,9 @@ def test_random_fleets_and_traces(params: Params, sim_trace, scenario, policy: s
 @given(scenarios(), st.sampled_from(POLICIES))
 def test_random_with_host_failures(params: Params, sim_trace, scenario, policy: str) -> None:  # type: ignore[no-untyped-def]
     per_host, hosts, clusters, recs = scenario
-    r = _run(sim_trace, params, per_host, hosts, clusters, recs, policy, host_failures_per_day=4.0, repair_s=1800.0)
+    r = _run(
+        sim_trace, params, per_host, hosts, clusters, recs, policy, host_failures_per_day=4.0, repair_s=1800.0
+    )
     check_invariants(r, params, policy, failures=True)
 
 

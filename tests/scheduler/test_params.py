@@ -1,4 +1,5 @@
 """The parameter file: every figure present and documented, validation, derived costs."""
+
 from __future__ import annotations
 
 import math
@@ -59,7 +60,9 @@ def test_costs_grow_with_state_and_shrink_with_bandwidth(params: Params) -> None
         many = f(gib_per_rank=16.0, ranks_on_host=8)
         assert 0 < small < big < many
     fast = CostModel(params=params.replace(storage_write_gbps=20.0, storage_read_gbps=20.0))
-    assert fast.checkpoint_s(gib_per_rank=8, ranks_on_host=8) < c.checkpoint_s(gib_per_rank=8, ranks_on_host=8)
+    assert fast.checkpoint_s(gib_per_rank=8, ranks_on_host=8) < c.checkpoint_s(
+        gib_per_rank=8, ranks_on_host=8
+    )
     assert fast.restore_s(gib_per_rank=8, ranks_on_host=8) < c.restore_s(gib_per_rank=8, ranks_on_host=8)
 
 

@@ -1,4 +1,5 @@
 """Each policy on small scenarios whose outcome is worked out by hand from the cost model."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -131,8 +132,15 @@ def test_time_sliced_start_when_short_of_devices(params: Params, sim) -> None:
 
 def test_all_policies_deterministic(params: Params, sim) -> None:
     rng = np.random.default_rng(5)
-    recs = [(float(rng.uniform(0, 5e4)), float(rng.uniform(60, 2e4)), int(rng.choice([1, 2, 4, 8, 16])),
-             Tier(int(rng.integers(0, 3)))) for _ in range(60)]
+    recs = [
+        (
+            float(rng.uniform(0, 5e4)),
+            float(rng.uniform(60, 2e4)),
+            int(rng.choice([1, 2, 4, 8, 16])),
+            Tier(int(rng.integers(0, 3))),
+        )
+        for _ in range(60)
+    ]
     for pol in ("fifo", "kill-requeue", "las", "singularity", "singularity-elastic"):
         a = sim(recs, pol, params, gpus=32, check_every=0)
         b = sim(recs, pol, params, gpus=32, check_every=0)

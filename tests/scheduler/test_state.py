@@ -1,4 +1,5 @@
 """Cluster state: placement index, transitions, claims, failures, refusal of bad actions."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,13 +15,18 @@ from scheduler.topology import ClusterSpec, Topology
 
 
 def make_state(params: Params, *, hosts: int = 2, per_host: int = 8, clusters: int = 1) -> ClusterState:
-    topo = Topology(clusters=[ClusterSpec(name=f"c{i}", region="r", device_type="gpu", hosts=hosts,
-                                          devices_per_host=per_host) for i in range(clusters)])
+    topo = Topology(
+        clusters=[
+            ClusterSpec(name=f"c{i}", region="r", device_type="gpu", hosts=hosts, devices_per_host=per_host)
+            for i in range(clusters)
+        ]
+    )
     return ClusterState(topology=topo, costs=CostModel(params=params), proxied=True)
 
 
-def arrive(st: ClusterState, jid: int, n: int, t: float = 0.0, *, min_gpus: int = 0,
-           tier: Tier = Tier.BASIC) -> None:
+def arrive(
+    st: ClusterState, jid: int, n: int, t: float = 0.0, *, min_gpus: int = 0, tier: Tier = Tier.BASIC
+) -> None:
     st.observe(JobArrived(JobSpec(job_id=jid, tier=tier, num_gpus=n, min_gpus=min_gpus, arrival=t)), t)
 
 

@@ -1,4 +1,5 @@
 """Traces: the Philly reader, the tier rule, time compression, synthetic traces."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ def test_reader_sorts_and_assigns_tiers(tmp_path) -> None:
     assert list(tr.arrival) == [0.0, 10.0, 60.0, 120.0, 180.0]
     assert list(tr.num_gpus) == [8, 1, 2, 16, 1]
     # GPU-hours by virtual cluster: bb > cc > aa > dd → standard, basic, premium, standard.
-    tiers = {tr.groups[g]: Tier(t) for g, t in zip(tr.group, tr.tier)}
+    tiers = {tr.groups[g]: Tier(t) for g, t in zip(tr.group, tr.tier, strict=True)}
     assert tiers == {"bb": Tier.STANDARD, "cc": Tier.BASIC, "aa": Tier.PREMIUM, "dd": Tier.STANDARD}
     assert list(tr.min_gpus) == [1, 0, 1, 2, 0]
     assert tr.gpu_hours() == pytest.approx((28800 + 100 + 120 + 115200 + 30) / 3600)
