@@ -239,6 +239,8 @@ class QueuePolicy(Policy):
         self._seen_freed = s.freed
         if not len(wq):
             self.after_pass()
+            self._victims_cache = None
+            self._best_cache = None
             return
         heads = wq.heads()
         heapq.heapify(heads)
@@ -282,6 +284,8 @@ class QueuePolicy(Policy):
         self._victims_cache = None
         self._best_cache = None
         self.after_pass()
+        self._victims_cache = None
+        self._best_cache = None
         # Devices our own actions freed (a killed multi-host victim's other hosts) make the next
         # call a full pass.
 

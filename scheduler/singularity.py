@@ -231,8 +231,15 @@ class SingularityPolicy(QueuePolicy):
     def can_make_room(self, job: Job) -> bool:
         if self.s.free_total >= job.n:
             return True  # fragmented: migration may help
-        v = self.best_victim()
-        return v is not None and self.eligible(job, v)
+        return self._any_victim(job)
+
+    def _any_victim(self, job: Job) -> bool:
+        """Cheap test before a room-making attempt: is one of the best few victims eligible?
+        (The very best may be within its quantum, or reserved to grow, while the next is not.)"""
+        for v in self.victims()[:8]:
+            if self.eligible(job, v):
+                return True
+        return False
 
     def make_room(self, job: Job) -> bool:
         n = job.n
@@ -422,11 +429,9 @@ class SingularityPolicy(QueuePolicy):
                 continue
             if s.free_total and self._grow_idle(u, dh):
                 continue
-            if rooms > 0:
-                v = self.best_victim()
-                if v is not None and self.eligible(u, v):
-                    rooms -= 1
-                    self._grow_by_room(u, dh)
+            if rooms > 0 and self._any_victim(u):
+                rooms -= 1
+                self._grow_by_room(u, dh)
 
     def _grow_idle(self, u: Job, dh: list[int]) -> bool:
         s = self.s
