@@ -73,6 +73,7 @@ def summarize(res: SimResult, params: Params) -> dict[str, Any]:
             "p99_jct_h": round(_pct(tj, 99), 4) if len(tj) else None,
         }
     lat = np.frombuffer(res.decision_ms, dtype=np.float64) if len(res.decision_ms) else np.zeros(0)
+    cpu = np.frombuffer(res.decision_cpu_ms, dtype=np.float64) if len(res.decision_cpu_ms) else np.zeros(0)
     out: dict[str, Any] = {
         "avg_jct_h": round(float(jct.mean()), 4) if n_done else None,
         "p50_jct_h": round(_pct(jct, 50), 4),
@@ -107,5 +108,7 @@ def summarize(res: SimResult, params: Params) -> dict[str, Any]:
         "decision_p50_ms": round(_pct(lat, 50), 4),
         "decision_p99_ms": round(_pct(lat, 99), 4),
         "decision_max_ms": round(float(lat.max()), 3) if len(lat) else None,
+        "decision_cpu_p50_ms": round(_pct(cpu, 50), 4),
+        "decision_cpu_p99_ms": round(_pct(cpu, 99), 4),
     }
     return out
