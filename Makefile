@@ -1,11 +1,15 @@
 # Quick start: `make demo` and `make test` do all their own set-up on a fresh
 # machine (system packages, a venv in .venv, the native build).
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMPS := .stamps
 NATIVE_TEST_DIR := build/native-tests
+TSAN_TEST_DIR := build/native-tsan
+FUZZ_DIR := build/fuzz
+FUZZ_SECONDS ?= 20
 # Every file the installed package is built from: a change re-runs the (incremental) build.
 SOURCES := $(shell find csrc singularity_proxy scheduler -type f -not -name '*.pyc' 2>/dev/null) \
            CMakeLists.txt pyproject.toml
@@ -33,13 +37,28 @@ $(STAMPS)/install: $(STAMPS)/venv $(SOURCES)
 setup: $(STAMPS)/venv
 build: $(STAMPS)/install
 
-# Native unit tests, under AddressSanitizer + UBSan.
-test-native: $(STAMPS)/venv
+# Native unit tests under AddressSanitizer + UBSan, the ring under
+# ThreadSanitizer, and a short run of the proxy's request-decoder fuzzer
+# (libFuzzer; its backend is the installed libsimgpu.so).
+test-native: build
 	$(VENV)/bin/cmake -S . -B $(NATIVE_TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	    -DSING_BUILD_PYTHON=OFF -DSING_BUILD_TESTS=ON -DSING_SANITIZE=ON \
 	    -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV))/bin/ninja
 	$(VENV)/bin/cmake --build $(NATIVE_TEST_DIR) -j2
 	cd $(NATIVE_TEST_DIR) && ../../$(VENV)/bin/ctest --output-on-failure -j2
+	$(VENV)/bin/cmake -S . -B $(TSAN_TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DSING_BUILD_PYTHON=OFF -DSING_BUILD_TESTS=ON -DSING_SANITIZE_THREAD=ON \
+	    -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV))/bin/ninja
+	$(VENV)/bin/cmake --build $(TSAN_TEST_DIR) -j2 --target wire_tests
+	$(TSAN_TEST_DIR)/csrc/tests/wire_tests --gtest_filter='WireRing.*'
+	$(VENV)/bin/cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DSING_FUZZ=ON -DSING_BUILD_PYTHON=OFF \
+	    -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV))/bin/ninja
+	$(VENV)/bin/cmake --build $(FUZZ_DIR) -j2 --target proxy_fuzz
+	mkdir -p $(FUZZ_DIR)/corpus
+	SINGULARITY_FUZZ_BACKEND=$$($(VPY) -c "from singularity_proxy import native_paths; print(native_paths()['simgpu'])") \
+	    $(FUZZ_DIR)/csrc/proxy/proxy_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -print_final_stats=1 \
+	    $(FUZZ_DIR)/corpus 2>&1 | tail -5
 
 test-python: build
 	$(VENV)/bin/pytest -n 2 tests
@@ -47,7 +66,7 @@ test-python: build
 test: test-native test-python
 
 demo: build
-	$(VENV)/bin/singularity sim -- $(VPY) examples/train.py
+	cd /tmp && $(abspath $(VPY)) $(abspath examples/demo.py)
 
 bench: build
 	$(VPY) benchmarks/ptx_interpreter.py

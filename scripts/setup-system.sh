@@ -4,6 +4,9 @@
 set -euo pipefail
 need=()
 dpkg -s libgtest-dev >/dev/null 2>&1 || need+=(libgtest-dev)
+# clang for the libFuzzer target of the proxy's request decoder.
+dpkg -s clang-14 >/dev/null 2>&1 || need+=(clang-14)
+dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need+=(libclang-rt-14-dev)
 if ((${#need[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from singularity_proxy.artifacts import native_paths, simulated_gpu_env
+from singularity_proxy.artifacts import native_paths, proxied_env, simulated_gpu_env
 from singularity_proxy.errors import SingularityError
 
 
@@ -38,6 +38,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return _exec(_command(args), simulated_gpu_env(devices=args.devices))
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    return _exec(_command(args), proxied_env(device=args.device, job=args.job))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="singularity", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -49,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--devices", type=int, default=1, help="number of simulated devices (default 1)")
     sp.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     sp.set_defaults(func=cmd_sim)
+
+    sp = sub.add_parser("run", help="run a command with every CUDA call going through a proxy")
+    sp.add_argument("--device", default="sim", help="sim, sim:N, cuda or cuda:N (default sim)")
+    sp.add_argument("--job", default=None, help="job name (for checkpoints and `singularity ps`)")
+    sp.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    sp.set_defaults(func=cmd_run)
     return p
 
 

@@ -2,8 +2,8 @@
 """Derive the CUDA driver entry-point list from the vendor headers.
 
 The committed list (csrc/common/driver_api.def) is the single source every
-generated table expands from.  This tool writes its first version and, with
---check, verifies that the committed list still covers exactly what the
+generated table expands from.  This tool (re)writes its symbols and versions,
+keeping the hand-maintained policy column, and, with --check, verifies that the committed list still covers exactly what the
 installed headers declare (run by the test suite), so a toolkit upgrade shows
 up as a failing test rather than as silently missing entry points.
 
@@ -74,17 +74,13 @@ def parse_def(path: Path) -> list[tuple[str, str, int, str]]:
     return rows
 
 
-def render(rows) -> str:
-    lines = [
-        "// CUDA driver API entry points: the one list every table is generated from.",
-        "// CU_FN(symbol, base name for cuGetProcAddress, ABI version, LEGACY|PTDS, policy)",
-        "// policy (how the shim forwards it): LOCAL answered in the app, SYNC round trip,",
-        "// ASYNC fire-and-forget, CUSTOM hand-written on both sides, UNSUPPORTED refused.",
-        "// Checked against the installed headers by tools/driver_api_list.py --check.",
-    ]
-    for sym, base, ver, var in rows:
-        lines.append(f"CU_FN({sym}, {base}, {ver}, {var}, SYNC)")
-    return "\n".join(lines) + "\n"
+def render(rows, old_text: str) -> str:
+    """The list for `rows`, keeping the header comment and every policy of `old_text`."""
+    first = re.search(r"^CU_FN\(", old_text, re.M)
+    header = old_text[:first.start()] if first else ""
+    policy = dict(re.findall(r"^CU_FN\((\w+),[^)]*,\s*(\w+)\)", old_text, re.M))
+    lines = [f"CU_FN({sym}, {base}, {ver}, {var}, {policy.get(sym, 'UNSUPPORTED')})" for sym, base, ver, var in rows]
+    return header + "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -103,7 +99,8 @@ def main() -> int:
             return 1
         print(f"{len(rows)} entry points match {args.include}")
         return 0
-    args.def_file.write_text(render(rows))
+    old = args.def_file.read_text() if args.def_file.exists() else ""
+    args.def_file.write_text(render(rows, old))
     print(f"wrote {len(rows)} entries to {args.def_file}")
     return 0
 

@@ -74,6 +74,13 @@ __attribute__((constructor)) void load_real_nvrtc() {
     std::fprintf(stderr, "libsimnvrtc: SINGULARITY_REAL_NVRTC is not set; NVRTC calls will fail\n");
     return;
   }
+  // NVRTC opens its builtins library by bare name; the loader that normally
+  // brings NVRTC in (cuda-pathfinder) loads it first from the same
+  // directory.  That loader now finds this library instead, so do it here.
+  std::string dir = path;
+  dir = dir.substr(0, dir.rfind('/') + 1);
+  if (!dlopen((dir + "libnvrtc-builtins.so.13.0").c_str(), RTLD_NOW | RTLD_GLOBAL))
+    std::fprintf(stderr, "libsimnvrtc: NVRTC builtins not found beside %s: %s\n", path, dlerror());
   void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     std::fprintf(stderr, "libsimnvrtc: cannot load the real NVRTC: %s\n", dlerror());

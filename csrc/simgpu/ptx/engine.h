@@ -53,6 +53,9 @@ enum class Space : uint8_t { Global, Const };
 // A module-scope .global or .const variable.  The driver allocates device
 // memory for it (size/align), copies `init` there (zero-filled past its end),
 // and reports the address with Program::bind_global before any launch.
+// Copy `init` before binding: initializers holding the address of another
+// variable (`.u64 p = generic(x)`) are written into that memory by
+// bind_global once both variables are bound.
 struct GlobalVar {
   std::string name;
   Space space = Space::Global;

@@ -1,0 +1,74 @@
+// Control messages on the unix socket between a shim and its proxy (setup,
+// channel opening, detach).  The data path never uses the socket.
+#pragma once
+#include <cstdint>
+
+namespace sing::wire {
+
+// Opcodes of records that are not driver calls (driver calls use their index
+// in driver_api.def, always below these).
+enum ControlOp : uint16_t {
+  kOpBlobAppend = 0xFF01,  // payload appended to the channel's blob (large call inputs)
+  kOpStageH2D = 0xFF02,    // copy one filled stage slot to the device
+  kOpCloseChannel = 0xFF03,
+  kOpFunctionInfo = 0xFF04,  // sync: parameter layout and limits of a function (payloads.h)
+  kOpPad = 0xFFFF,         // skip to the ring's start
+};
+inline constexpr uint16_t kFirstControlOp = 0xFF00;
+
+enum class MsgType : uint32_t {
+  Hello = 1,
+  Welcome = 2,
+  OpenChannel = 3,
+  ChannelOpened = 4,
+  ShareHost = 5,    // a memfd of the app's registered pages, to map at the same address
+  UnshareHost = 6,  // those pages are no longer registered: unmap them
+  HostShared = 7,   // the answer to either
+};
+
+struct Hello {
+  MsgType type = MsgType::Hello;
+  uint32_t version;
+  int32_t pid;
+  uint32_t reserved;
+  uint64_t va_base, va_size;      // device addresses of the job (PROT_NONE in the app)
+  uint64_t host_base, host_size;  // shared host memory (pinned, mapped, managed), memfd attached
+  char job[64];
+};
+
+struct Welcome {
+  MsgType type = MsgType::Welcome;
+  int32_t result;                 // CUresult; the segment memfd is attached on success
+  uint32_t client_id;
+  uint32_t range_busy;            // refused because this proxy serves the range already
+  uint32_t reserved;
+  int32_t proxy_pid;
+  uint64_t segment_bytes;
+  char message[128];              // why, when result is not CUDA_SUCCESS
+};
+
+struct OpenChannel {
+  MsgType type = MsgType::OpenChannel;
+  uint32_t index;
+};
+
+struct ChannelOpened {
+  MsgType type = MsgType::ChannelOpened;
+  int32_t result;
+};
+
+// cuMemHostRegister of the app's own memory: the shim has moved the pages
+// [addr, addr + bytes) onto a memfd (attached to ShareHost), so the proxy can
+// map the same pages at the same address.  Page-aligned.
+struct ShareHost {
+  MsgType type = MsgType::ShareHost;
+  uint32_t reserved = 0;
+  uint64_t addr, bytes;
+};
+
+struct HostShared {
+  MsgType type = MsgType::HostShared;
+  int32_t result;
+};
+
+}  // namespace sing::wire

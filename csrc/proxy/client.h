@@ -1,0 +1,210 @@
+// One connected app process: its shared segment, handles, device memory and
+// the worker threads serving its channels.
+#pragma once
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "device_heap.h"
+#include "handles.h"
+#include "hostfn.h"
+#include "graph_memory.h"
+#include "user_objects.h"
+#include "wire/codec.h"
+#include "wire/layout.h"
+#include "wire/ring.h"
+
+namespace sing::proxy {
+
+class Client;
+
+// Serves one channel (one app thread) on its own thread, so that a blocking
+// call (stream synchronize) never holds up the app's other threads.
+class Worker {
+ public:
+  Worker(Client& client, uint32_t index);
+  ~Worker();
+  void start();
+  void stop();  // asks the loop to end and joins it
+  bool finished() const { return finished_.load(); }
+
+  wire::Channel* channel() const { return ch_; }
+  uint32_t index() const { return index_; }
+  // Large call inputs accumulated by kOpBlobAppend records.
+  std::vector<uint8_t>& blob() { return blob_; }
+  // First error of a fire-and-forget call, reported by the next sync call.
+  CUresult deferred = CUDA_SUCCESS;
+
+ private:
+  void loop();
+  // Waits for the next record; false when the worker should stop.
+  bool next_record(const wire::RecordHeader** rec);
+  void handle(const wire::RecordHeader* rec);
+  void respond(uint64_t ticket, CUresult r, uint32_t length);
+
+  Client& client_;
+  wire::Channel* ch_;
+  uint32_t index_;
+  wire::RingConsumer ring_;
+  std::vector<uint8_t> blob_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> finished_{false};
+};
+
+// A call being served: its decoded input and the response being written.
+struct Call {
+  Client& client;
+  Worker& worker;
+  wire::Reader in;
+  wire::Writer out;
+  uint16_t op;
+  bool sync;
+  // Send the response payload even when the call fails (JIT error logs).
+  bool output_on_error = false;
+};
+
+using Handler = CUresult (*)(Call&);
+
+// Host memory the app registered or allocated as pinned/mapped/managed, all of
+// it at the same address in both processes: in the shared host range, or in
+// the app's registered pages (Client::shared_pages).
+struct HostBlock {
+  uint64_t bytes;
+  unsigned kind;   // shim HostHeap kind: 1 pinned, 2 managed; kRegistered
+  unsigned flags;
+};
+inline constexpr unsigned kRegistered = 3;  // cuMemHostRegister of the app's own pages
+
+// A physical allocation the app made itself with cuMemCreate.
+struct AppAllocation {
+  CUmemGenericAllocationHandle real;
+  uint64_t bytes;
+  CUmemAllocationProp prop;
+};
+struct AppMapping {
+  uint64_t bytes;
+  uint64_t offset;
+  uint64_t handle_vid;
+};
+
+// A memory pool emulated on the client's heap (see custom_pools.cpp).
+struct Pool {
+  CUmemPoolProps props{};
+  uint64_t release_threshold = 0;
+  uint64_t used = 0, used_high = 0, reserved_high = 0;
+  // Freed blocks the pool keeps for reuse, up to the release threshold:
+  // ptr -> bytes.  Reserved memory = used + retained.
+  std::multimap<uint64_t, uint64_t> retained_by_size;  // bytes -> ptr
+  uint64_t retained = 0;
+  int reuse_follow_event = 1, reuse_opportunistic = 1, reuse_internal = 1;
+  bool is_default = false;
+  std::map<int, CUmemAccess_flags> access;  // other devices' access (cuMemPoolSetAccess)
+};
+
+// Clients connected to this proxy process right now.
+int client_count();
+
+class Client {
+ public:
+  Client(uint32_t id, pid_t pid, int control_fd, std::string job);
+  ~Client();
+
+  // Maps the app's shared host memory, reserves its device range, creates
+  // the segment.  On failure `error` says why.
+  CUresult setup(uint64_t va_base, uint64_t va_size, uint64_t host_base, uint64_t host_size, int host_fd,
+                 int* segment_fd, std::string& error, bool* range_busy);
+  CUresult open_channel(uint32_t index);
+  // The app's registered pages [addr, addr+bytes) on a memfd: mapped here at
+  // the same address (wire::ShareHost), or unmapped again.
+  CUresult share_host(uint64_t addr, uint64_t bytes, int fd);
+  CUresult unshare_host(uint64_t addr, uint64_t bytes);
+  // [p, p+n) lies in the app's registered pages mapped here.
+  bool in_shared_pages(uint64_t p, uint64_t n);
+  // The app is gone: stop every worker and release everything it held.
+  void shutdown();
+
+  uint32_t id() const { return id_; }
+  pid_t pid() const { return pid_; }
+  int control_fd() const { return control_fd_; }
+  const std::string& job() const { return job_; }
+  wire::SegmentHeader* segment() const { return segment_; }
+
+  // Issue order across channels (see Worker::loop).
+  void wait_turn(uint64_t ticket);
+  void pass_turn(uint64_t ticket);
+
+  bool in_host_range(uint64_t p, uint64_t n) const {
+    return p >= host_base_ && p + n >= p && p + n <= host_base_ + host_size_;
+  }
+  bool in_device_range(uint64_t p, uint64_t n) const { return heap.owns_range(p, n); }
+  // [p, p+n) lies inside one live allocation of this client.
+  bool valid_range(uint64_t p, uint64_t n);
+
+  HandleTable handles;
+  DeviceHeap heap;
+  // Set first thing in shutdown: anything waiting for the app gives up.
+  std::atomic<bool> closing{false};
+
+  std::mutex mu;  // guards everything below
+  std::map<uint64_t, HostBlock> host_blocks;            // base -> block
+  std::map<uint64_t, uint64_t> shared_pages;            // the app's registered pages mapped here: start -> end
+  std::map<uint64_t, AppAllocation> app_allocations;    // handle vid -> allocation
+  std::map<uint64_t, AppMapping> app_mappings;          // va -> mapping
+  std::map<uint64_t, Pool> pools;                       // pool vid -> pool
+  std::map<int, uint64_t> current_pool;                 // device -> pool vid
+  std::map<uint64_t, uint64_t> pool_of_alloc;           // device ptr -> pool vid
+  struct PendingFree {
+    uint64_t ptr;
+    CUevent event;
+  };
+  std::vector<PendingFree> pending_frees;
+  std::map<uint64_t, std::vector<uint64_t>> module_functions;  // module or library vid -> function/kernel vids
+  // What a restore needs to load each module or library again.
+  struct Image {
+    std::vector<uint8_t> bytes;
+    std::vector<std::pair<uint32_t, uint64_t>> jit, lib;
+    bool library;
+  };
+  std::map<uint64_t, Image> images;                    // module or library vid -> image
+  // Module-scope variables the app asked for: memory the driver placed for
+  // the module, which the app may copy to and from.  start -> {bytes, owner}
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> module_globals;
+  int primary_retains = 0;
+
+  // Host-function callbacks waiting in the app (see custom_hostfn.cpp).
+  std::mutex cb_mu;
+  uint32_t cb_next = 0;
+  // Host functions that run more than once (graph nodes): hostfn.h.
+  HostRecords host_records;
+  // Emulated graph memory nodes and the memory they own: graph_memory.h.
+  GraphMemoryState graph_memory;
+  // Emulated user objects: user_objects.h.
+  UserObjectState user_objects;
+
+ private:
+  uint32_t id_;
+  pid_t pid_;
+  int control_fd_;
+  std::string job_;
+  wire::SegmentHeader* segment_ = nullptr;
+  uint64_t segment_bytes_ = 0;
+  uint64_t host_base_ = 0, host_size_ = 0;
+  uint64_t va_base_ = 0, va_size_ = 0;
+  bool va_reserved_ = false;
+  std::mutex workers_mu_;
+  std::unique_ptr<Worker> workers_[wire::kMaxChannels];
+  std::atomic<uint64_t> dispatched_{0};
+  std::atomic<uint32_t> dispatch_word_{0};  // futex word mirroring dispatched_
+  std::atomic<uint32_t> turn_waiters_{0};
+};
+
+}  // namespace sing::proxy

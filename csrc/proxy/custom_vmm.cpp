@@ -1,0 +1,166 @@
+// The app's own use of the virtual-memory API.  Its reservations are carved
+// from the job's range (so they come back at the same addresses on restore),
+// its physical allocations get virtual ids like every other handle.
+#include <cstring>
+#include <vector>
+
+#include "handler_util.h"
+
+namespace sing::proxy::custom {
+
+namespace {
+
+CUresult real_allocation(Client& c, uint64_t vid, CUmemGenericAllocationHandle* real) {
+  uint64_t r;
+  if (!c.handles.to_real(kAllocHandle, vid, &r)) return CUDA_ERROR_INVALID_VALUE;
+  *real = r;
+  return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+CUresult cuMemAddressReserve(Call& c) {
+  Arg<CUdeviceptr*> out;
+  Arg<size_t> size, alignment;
+  Arg<CUdeviceptr> addr;
+  Arg<unsigned long long> flags;
+  CUresult r = decode_all(c, out, size, alignment, addr, flags);
+  if (r != CUDA_SUCCESS) return r;
+  if (!out.present || (alignment.v & (alignment.v - 1))) return CUDA_ERROR_INVALID_VALUE;
+  // A hint outside the job's range cannot be honoured; the driver treats
+  // hints as hints too.
+  uint64_t hint = c.client.in_device_range(addr.v, size.v) ? addr.v : 0;
+  uint64_t p;
+  if ((r = c.client.heap.reserve_va(size.v, alignment.v, hint, &p)) != CUDA_SUCCESS) return r;
+  out.local = p;
+  encode_all(c, out, size, alignment, addr, flags);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemAddressFree(Call& c) {
+  Arg<CUdeviceptr> ptr;
+  Arg<size_t> size;
+  CUresult r = decode_all(c, ptr, size);
+  if (r != CUDA_SUCCESS) return r;
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    auto it = c.client.app_mappings.lower_bound(ptr.v);
+    if (it != c.client.app_mappings.end() && it->first < ptr.v + size.v) return CUDA_ERROR_INVALID_VALUE;
+  }
+  return c.client.heap.release_va(ptr.v, size.v);
+}
+
+CUresult cuMemCreate(Call& c) {
+  Arg<CUmemGenericAllocationHandle*> out;
+  Arg<size_t> size;
+  Arg<const CUmemAllocationProp*> prop;
+  Arg<unsigned long long> flags;
+  CUresult r = decode_all(c, out, size, prop, flags);
+  if (r != CUDA_SUCCESS) return r;
+  if (!out.present || !prop.present) return CUDA_ERROR_INVALID_VALUE;
+  // Shareable handles would escape the proxy: not through it (yet).
+  if (prop.local.requestedHandleTypes != CU_MEM_HANDLE_TYPE_NONE) return CUDA_ERROR_NOT_SUPPORTED;
+  CUmemGenericAllocationHandle real;
+  if ((r = BACKEND(cuMemCreate)(&real, size.v, &prop.local, flags.v)) != CUDA_SUCCESS) return r;
+  uint64_t vid = c.client.handles.to_vid(kAllocHandle, real);
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    c.client.app_allocations[vid] = AppAllocation{real, size.v, prop.local};
+  }
+  out.local = vid;
+  encode_all(c, out, size, prop, flags);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemRelease(Call& c) {
+  Arg<CUmemGenericAllocationHandle> h;
+  CUresult r = decode_all(c, h);
+  if (r != CUDA_SUCCESS) return r;
+  CUmemGenericAllocationHandle real;
+  if ((r = real_allocation(c.client, h.v, &real)) != CUDA_SUCCESS) return r;
+  if ((r = BACKEND(cuMemRelease)(real)) != CUDA_SUCCESS) return r;
+  std::lock_guard<std::mutex> lock(c.client.mu);
+  c.client.app_allocations.erase(h.v);
+  // Mappings keep the memory alive, as on a GPU; the id goes now.
+  c.client.handles.forget(kAllocHandle, h.v);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemMap(Call& c) {
+  Arg<CUdeviceptr> ptr;
+  Arg<size_t> size, offset;
+  Arg<CUmemGenericAllocationHandle> h;
+  Arg<unsigned long long> flags;
+  CUresult r = decode_all(c, ptr, size, offset, h, flags);
+  if (r != CUDA_SUCCESS) return r;
+  if (!c.client.heap.va_reserved(ptr.v, size.v)) return CUDA_ERROR_INVALID_VALUE;
+  CUmemGenericAllocationHandle real;
+  if ((r = real_allocation(c.client, h.v, &real)) != CUDA_SUCCESS) return r;
+  if ((r = BACKEND(cuMemMap)(ptr.v, size.v, offset.v, real, flags.v)) != CUDA_SUCCESS) return r;
+  std::lock_guard<std::mutex> lock(c.client.mu);
+  c.client.app_mappings[ptr.v] = AppMapping{size.v, offset.v, h.v};
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemUnmap(Call& c) {
+  Arg<CUdeviceptr> ptr;
+  Arg<size_t> size;
+  CUresult r = decode_all(c, ptr, size);
+  if (r != CUDA_SUCCESS) return r;
+  if (!c.client.heap.va_reserved(ptr.v, size.v)) return CUDA_ERROR_INVALID_VALUE;
+  if ((r = BACKEND(cuMemUnmap)(ptr.v, size.v)) != CUDA_SUCCESS) return r;
+  std::lock_guard<std::mutex> lock(c.client.mu);
+  auto& m = c.client.app_mappings;
+  for (auto it = m.lower_bound(ptr.v); it != m.end() && it->first < ptr.v + size.v;) it = m.erase(it);
+  return CUDA_SUCCESS;
+}
+
+// {u64 ptr, u64 size, u64 count, count x CUmemAccessDesc}
+CUresult cuMemSetAccess(Call& c) {
+  uint64_t ptr = c.in.get<uint64_t>(), size = c.in.get<uint64_t>(), count = c.in.get<uint64_t>();
+  if (!c.in.ok() || count > 64) return CUDA_ERROR_INVALID_VALUE;
+  std::vector<CUmemAccessDesc> desc(count);
+  for (auto& d : desc) {
+    const uint8_t* p = c.in.take(sizeof(CUmemAccessDesc));
+    if (!p) return CUDA_ERROR_INVALID_VALUE;
+    std::memcpy(&d, p, sizeof(d));
+  }
+  if (!c.client.heap.va_reserved(ptr, size)) return CUDA_ERROR_INVALID_VALUE;
+  return BACKEND(cuMemSetAccess)(ptr, size, desc.data(), count);
+}
+
+CUresult cuMemGetAllocationPropertiesFromHandle(Call& c) {
+  Arg<CUmemAllocationProp*> prop;
+  Arg<CUmemGenericAllocationHandle> h;
+  CUresult r = decode_all(c, prop, h);
+  if (r != CUDA_SUCCESS) return r;
+  CUmemGenericAllocationHandle real;
+  if ((r = real_allocation(c.client, h.v, &real)) != CUDA_SUCCESS) return r;
+  if ((r = BACKEND(cuMemGetAllocationPropertiesFromHandle)(prop.pass(), real)) != CUDA_SUCCESS) return r;
+  encode_all(c, prop, h);
+  return CUDA_SUCCESS;
+}
+
+// {u64 addr} -> {u64 handle id}
+CUresult cuMemRetainAllocationHandle(Call& c) {
+  uint64_t addr = c.in.get<uint64_t>();
+  if (!c.in.ok()) return CUDA_ERROR_INVALID_VALUE;
+  uint64_t vid = 0;
+  {
+    std::lock_guard<std::mutex> lock(c.client.mu);
+    auto it = c.client.app_mappings.upper_bound(addr);
+    if (it == c.client.app_mappings.begin()) return CUDA_ERROR_INVALID_VALUE;
+    --it;
+    if (addr >= it->first + it->second.bytes) return CUDA_ERROR_INVALID_VALUE;
+    vid = it->second.handle_vid;
+  }
+  CUmemGenericAllocationHandle real;
+  CUresult r = BACKEND(cuMemRetainAllocationHandle)(&real, reinterpret_cast<void*>(addr));
+  if (r != CUDA_SUCCESS) return r;
+  // The same physical allocation: the same id (re-issued if it was released).
+  vid = c.client.handles.to_vid(kAllocHandle, real);
+  c.out.put<uint64_t>(vid);
+  return CUDA_SUCCESS;
+}
+
+}  // namespace sing::proxy::custom

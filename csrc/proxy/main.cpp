@@ -1,0 +1,283 @@
+// singproxy-server: owns a device and serves the apps that forward their
+// driver calls to it.
+//
+//   singproxy-server --backend LIB (--socket PATH | --fd N) [--daemonize]
+//
+// --socket: listen for any number of clients (the host daemon's mode).
+// --fd: serve the one client already connected on descriptor N, and exit when
+// it goes (the shim's private proxy).  The control socket carries only set-up
+// messages; calls travel through each client's shared segment.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "backend.h"
+#include "client.h"
+#include "log.h"
+#include "wire/control.h"
+#include "wire/socket.h"
+
+using namespace sing;
+using namespace sing::proxy;
+
+namespace {
+
+struct Options {
+  std::string backend;
+  std::string socket;
+  int fd = -1;
+  bool daemonize = false;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "singproxy-server: %s\nusage: singproxy-server --backend LIB (--socket PATH | --fd N) [--daemonize]\n",
+               why);
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value for " + a).c_str());
+      return argv[++i];
+    };
+    if (a == "--backend") o.backend = value();
+    else if (a == "--socket") o.socket = value();
+    else if (a == "--fd") o.fd = std::atoi(value().c_str());
+    else if (a == "--daemonize") o.daemonize = true;
+    else usage(("unknown argument " + a).c_str());
+  }
+  if (o.backend.empty()) usage("--backend is required");
+  if (o.socket.empty() == (o.fd < 0)) usage("exactly one of --socket and --fd is required");
+  return o;
+}
+
+volatile sig_atomic_t g_stop = 0;
+
+class Server {
+ public:
+  explicit Server(bool single) : single_(single) { ep_ = epoll_create1(EPOLL_CLOEXEC); }
+
+  void watch(int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+  }
+
+  void listen_on(int fd) {
+    listen_fd_ = fd;
+    watch(fd);
+  }
+
+  // A connection whose first message (Hello) has not arrived yet.
+  void add_connection(int fd) {
+    if (!peer_allowed(fd)) {
+      close(fd);
+      return;
+    }
+    pending_[fd] = true;
+    watch(fd);
+  }
+
+  int run() {
+    epoll_event events[16];
+    while (!g_stop) {
+      int n = epoll_wait(ep_, events, 16, 500);
+      if (n < 0 && errno != EINTR) return 1;
+      for (int i = 0; i < n; ++i) {
+        int fd = events[i].data.fd;
+        if (fd == listen_fd_) {
+          int c = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+          if (c >= 0) add_connection(c);
+          continue;
+        }
+        if (!serve(fd)) {
+          drop(fd);
+          if (single_) return 0;
+        }
+      }
+    }
+    for (auto& [fd, c] : clients_) c->shutdown();
+    return 0;
+  }
+
+ private:
+  // Only the proxy's own user (or root) may connect: SO_PEERCRED.
+  static bool peer_allowed(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+    if (cred.uid == getuid() || cred.uid == 0) return true;
+    log_error("refused a connection from uid %u", cred.uid);
+    return false;
+  }
+
+  bool serve(int fd) {
+    if (pending_.count(fd)) return hello(fd);
+    auto it = clients_.find(fd);
+    if (it == clients_.end()) return false;
+    // Messages of several sizes: read the largest, check by type.
+    alignas(8) uint8_t buf[64];
+    size_t got = 0;
+    int passed = -1;
+    if (!wire::recv_any(fd, buf, sizeof(buf), &got, &passed)) return false;
+    wire::MsgType type;
+    std::memcpy(&type, buf, sizeof(type));
+    if (type == wire::MsgType::OpenChannel && got == sizeof(wire::OpenChannel) && passed < 0) {
+      wire::OpenChannel msg;
+      std::memcpy(&msg, buf, sizeof(msg));
+      wire::ChannelOpened reply{};
+      reply.result = it->second->open_channel(msg.index);
+      return wire::send_msg(fd, &reply, sizeof(reply), -1);
+    }
+    if ((type == wire::MsgType::ShareHost || type == wire::MsgType::UnshareHost) && got == sizeof(wire::ShareHost) &&
+        (passed >= 0) == (type == wire::MsgType::ShareHost)) {
+      wire::ShareHost msg;
+      std::memcpy(&msg, buf, sizeof(msg));
+      wire::HostShared reply{};
+      reply.result = type == wire::MsgType::ShareHost ? it->second->share_host(msg.addr, msg.bytes, passed)
+                                                      : it->second->unshare_host(msg.addr, msg.bytes);
+      if (passed >= 0) close(passed);  // the mapping keeps the memory
+      return wire::send_msg(fd, &reply, sizeof(reply), -1);
+    }
+    if (passed >= 0) close(passed);
+    return false;  // a malformed control message ends the client
+  }
+
+  bool hello(int fd) {
+    pending_.erase(fd);
+    wire::Hello h{};
+    int host_fd = -1;
+    if (!wire::recv_msg(fd, &h, sizeof(h), &host_fd) || h.type != wire::MsgType::Hello) return false;
+    wire::Welcome w{};
+    w.proxy_pid = getpid();
+    auto refuse = [&](CUresult r, const std::string& why, bool busy = false) {
+      w.result = r;
+      w.range_busy = busy;
+      std::snprintf(w.message, sizeof(w.message), "%s", why.c_str());
+      log_error("refused pid %d: %s", h.pid, why.c_str());
+      wire::send_msg(fd, &w, sizeof(w), -1);
+      if (host_fd >= 0) close(host_fd);
+      return false;
+    };
+    if (h.version != wire::kVersion) return refuse(CUDA_ERROR_NOT_SUPPORTED, "protocol version mismatch");
+    if (host_fd < 0) return refuse(CUDA_ERROR_INVALID_VALUE, "no shared host memory attached");
+    h.job[sizeof(h.job) - 1] = 0;
+    auto client = std::make_unique<Client>(++next_id_, h.pid, fd, h.job);
+    int seg_fd = -1;
+    std::string error;
+    bool busy = false;
+    CUresult r = client->setup(h.va_base, h.va_size, h.host_base, h.host_size, host_fd, &seg_fd, error, &busy);
+    close(host_fd);
+    host_fd = -1;
+    if (r != CUDA_SUCCESS) return refuse(r, error, busy);
+    w.result = CUDA_SUCCESS;
+    w.client_id = client->id();
+    w.segment_bytes = wire::segment_bytes();
+    bool ok = wire::send_msg(fd, &w, sizeof(w), seg_fd);
+    close(seg_fd);
+    if (!ok) return false;
+    log_info("client %u: pid %d job '%s'", client->id(), h.pid, client->job().c_str());
+    clients_[fd] = std::move(client);
+    return true;
+  }
+
+  void drop(int fd) {
+    epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
+    pending_.erase(fd);
+    auto it = clients_.find(fd);
+    if (it != clients_.end()) {
+      log_info("client %u: disconnected, releasing its resources", it->second->id());
+      it->second->shutdown();
+      clients_.erase(it);
+    }
+    close(fd);
+  }
+
+  bool single_;
+  int ep_ = -1;
+  int listen_fd_ = -1;
+  uint32_t next_id_ = 0;
+  std::map<int, bool> pending_;
+  std::map<int, std::unique_ptr<Client>> clients_;
+};
+
+int listen_unix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (fd < 0 || path.size() >= sizeof(addr.sun_path)) return -1;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  unlink(path.c_str());
+  mode_t old = umask(077);  // socket file 0600
+  int r = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  umask(old);
+  if (r != 0 || listen(fd, 64) != 0) return -1;
+  return fd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt = parse(argc, argv);
+  if (opt.daemonize) {
+    // The shim waits for this first process: exit once the real proxy runs
+    // detached, so it is nobody's child to reap.
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid > 0) _exit(0);
+    setsid();
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) {
+      dup2(devnull, 0);
+      close(devnull);
+    }
+  }
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { g_stop = 1; };
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::string error;
+  if (!backend().load(opt.backend, error)) {
+    log_error("cannot load backend %s: %s", opt.backend.c_str(), error.c_str());
+    return 1;
+  }
+  CUresult r = BACKEND(cuInit)(0);
+  if (r != CUDA_SUCCESS) {
+    log_error("backend cuInit failed: %d", int(r));
+    return 1;
+  }
+
+  Server server(opt.fd >= 0);
+  if (opt.fd >= 0) {
+    fcntl(opt.fd, F_SETFD, FD_CLOEXEC);
+    server.add_connection(opt.fd);
+  } else {
+    int lfd = listen_unix(opt.socket);
+    if (lfd < 0) {
+      log_error("cannot listen on %s: %s", opt.socket.c_str(), std::strerror(errno));
+      return 1;
+    }
+    server.listen_on(lfd);
+    log_info("serving %s on %s", opt.backend.c_str(), opt.socket.c_str());
+  }
+  return server.run();
+}

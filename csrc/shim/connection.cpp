@@ -1,0 +1,396 @@
+// Connecting to the proxy: through the host daemon's socket, or by starting a
+// private proxy.  Then the shared segment, the job's address ranges, and the
+// per-thread channels.
+#include "connection.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "host_heap.h"
+#include "log.h"
+#include "wire/control.h"
+#include "wire/futex.h"
+#include "wire/socket.h"
+
+extern char** environ;
+
+namespace sing::shim {
+
+std::atomic<bool> g_initialized{false};
+
+namespace {
+
+Connection* g_conn = nullptr;
+CUresult g_connect_error = CUDA_SUCCESS;
+pthread_once_t g_once = PTHREAD_ONCE_INIT;
+std::mutex g_socket_mu;
+
+// How long a waiting thread sleeps before checking that the proxy lives: a
+// dead proxy is noticed within this (the issue asks for 1 s).
+constexpr int64_t kLivenessCheckNs = 100'000'000;
+// Spinning before sleeping: a forwarded call answers in about a microsecond
+// when both sides are awake.
+constexpr int kSpinIterations = 4000;
+
+int connect_daemon(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    close(fd);
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+// Starts a proxy that serves this process alone, connected by a socketpair.
+// The proxy daemonizes (double fork) so it is never our child to reap, and it
+// exits when our end of the socket closes.
+int spawn_private_proxy(const Config& cfg) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, sv[1], 3);  // dup2 clears CLOEXEC on fd 3
+  std::vector<std::string> args = {cfg.proxy, "--fd", "3", "--daemonize", "--backend", cfg.backend};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  // The proxy must not load the shim itself.
+  std::vector<std::string> envs;
+  for (char** e = environ; e && *e; ++e) {
+    if (std::strncmp(*e, "LD_PRELOAD=", 11) == 0) continue;
+    envs.emplace_back(*e);
+  }
+  envs.emplace_back("SINGULARITY_PROXY_QUIET=1");
+  std::vector<char*> envp;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, cfg.proxy.c_str(), &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  close(sv[1]);
+  if (rc != 0) {
+    close(sv[0]);
+    errno = rc;
+    return -1;
+  }
+  // The first process exits as soon as it has forked the real proxy.
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    close(sv[0]);
+    errno = ECHILD;
+    return -1;
+  }
+  return sv[0];
+}
+
+}  // namespace
+
+Connection* Connection::get() {
+  pthread_once(&g_once, [] {
+    auto* c = new Connection();
+    CUresult r = c->establish();
+    if (r == CUDA_SUCCESS) {
+      g_conn = c;
+    } else {
+      g_connect_error = r;
+      delete c;
+    }
+  });
+  return g_conn;
+}
+
+CUresult Connection::connect_error() { return g_connect_error; }
+
+CUresult Connection::establish() {
+  const Config& cfg = config();
+  // Several apps may share a daemon's proxy, each with its own address range.
+  // Unless the range was given explicitly (a restored job must get its old
+  // one back), try the next slots when the proxy already serves one.
+  const int slots = cfg.va_base_explicit ? 1 : 12;
+  CUresult last = CUDA_ERROR_NO_DEVICE;
+  for (int slot = 0; slot < slots; ++slot) {
+    const uint64_t base = cfg.va_base + uint64_t(slot) * (cfg.va_size + cfg.host_size);
+    bool busy = false;
+    last = attempt(base, &busy);
+    if (last == CUDA_SUCCESS || !busy) return last;
+  }
+  return last;
+}
+
+CUresult Connection::attempt(uint64_t va_base, bool* busy) {
+  const Config& cfg = config();
+  const uint64_t host_base = va_base + cfg.va_size;
+  // The job's device addresses must never be used by the app's own
+  // allocations: reserve them before anything else can land there.
+  void* va = mmap(reinterpret_cast<void*>(va_base), cfg.va_size, PROT_NONE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (va == MAP_FAILED) {
+    *busy = errno == EEXIST;
+    log_error("cannot reserve the job's device addresses at 0x%llx: %s", static_cast<unsigned long long>(va_base),
+              std::strerror(errno));
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  auto undo = [&] {
+    munmap(reinterpret_cast<void*>(va_base), cfg.va_size);
+    HostHeap::destroy();
+  };
+  int host_fd = -1;
+  if (!HostHeap::create(host_base, cfg.host_size, &host_fd)) {
+    munmap(reinterpret_cast<void*>(va_base), cfg.va_size);
+    *busy = true;
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  int fd = cfg.socket.empty() ? spawn_private_proxy(cfg) : connect_daemon(cfg.socket);
+  if (fd < 0) {
+    log_error("cannot reach a proxy (%s: %s)", cfg.socket.empty() ? cfg.proxy.c_str() : cfg.socket.c_str(),
+              std::strerror(errno));
+    close(host_fd);
+    undo();
+    return CUDA_ERROR_NO_DEVICE;
+  }
+  wire::Hello hello{};
+  hello.version = wire::kVersion;
+  hello.pid = getpid();
+  hello.va_base = va_base;
+  hello.va_size = cfg.va_size;
+  hello.host_base = host_base;
+  hello.host_size = cfg.host_size;
+  std::snprintf(hello.job, sizeof(hello.job), "%s", cfg.job.c_str());
+  wire::Welcome welcome{};
+  int seg_fd = -1;
+  bool sent = wire::send_msg(fd, &hello, sizeof(hello), host_fd);
+  close(host_fd);  // the mapping stays; the proxy has its own descriptor now
+  if (!sent || !wire::recv_msg(fd, &welcome, sizeof(welcome), &seg_fd)) {
+    log_error("proxy handshake failed: %s", std::strerror(errno));
+    close(fd);
+    undo();
+    return CUDA_ERROR_NO_DEVICE;
+  }
+  if (welcome.result != CUDA_SUCCESS || seg_fd < 0) {
+    *busy = welcome.range_busy != 0;
+    if (!*busy) log_error("proxy refused the connection: %s", welcome.message);
+    close(fd);
+    if (seg_fd >= 0) close(seg_fd);
+    undo();
+    return welcome.result != CUDA_SUCCESS ? CUresult(welcome.result) : CUDA_ERROR_NO_DEVICE;
+  }
+  void* seg = mmap(nullptr, welcome.segment_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, seg_fd, 0);
+  close(seg_fd);
+  if (seg == MAP_FAILED) {
+    close(fd);
+    undo();
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  segment_ = static_cast<wire::SegmentHeader*>(seg);
+  if (segment_->magic != wire::kMagic || segment_->version != wire::kVersion) {
+    log_error("proxy speaks another protocol (version %u, this shim %u)", segment_->version, wire::kVersion);
+    close(fd);
+    return CUDA_ERROR_NO_DEVICE;
+  }
+  control_fd_ = fd;
+  client_id_ = welcome.client_id;
+  va_base_ = va_base;
+  va_size_ = cfg.va_size;
+  log_debug("connected to proxy pid %d as client %u, device range 0x%llx", welcome.proxy_pid, client_id_,
+            static_cast<unsigned long long>(va_base));
+  return CUDA_SUCCESS;
+}
+
+bool Connection::proxy_alive() {
+  if (lost()) return false;
+  pollfd p{control_fd_, POLLIN, 0};
+  int r = poll(&p, 1, 0);
+  // The proxy never sends unprompted: anything readable here is EOF.
+  if (r > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN))) {
+    mark_lost();
+    return false;
+  }
+  return true;
+}
+
+void Connection::mark_lost() {
+  if (!lost_.exchange(true)) log_error("the proxy is gone: CUDA calls now fail with CUDA_ERROR_DEVICE_UNAVAILABLE");
+}
+
+CUresult Connection::open_channel(uint32_t index) {
+  std::lock_guard<std::mutex> lock(g_socket_mu);
+  wire::OpenChannel msg{};
+  msg.index = index;
+  wire::ChannelOpened reply{};
+  if (!wire::send_msg(control_fd_, &msg, sizeof(msg), -1) ||
+      !wire::recv_msg(control_fd_, &reply, sizeof(reply), nullptr)) {
+    mark_lost();
+    return kProxyLost;
+  }
+  return CUresult(reply.result);
+}
+
+CUresult Connection::share_host(uint64_t addr, uint64_t bytes, int fd) {
+  std::lock_guard<std::mutex> lock(g_socket_mu);
+  wire::ShareHost msg{};
+  msg.type = fd >= 0 ? wire::MsgType::ShareHost : wire::MsgType::UnshareHost;
+  msg.addr = addr;
+  msg.bytes = bytes;
+  wire::HostShared reply{};
+  if (!wire::send_msg(control_fd_, &msg, sizeof(msg), fd) ||
+      !wire::recv_msg(control_fd_, &reply, sizeof(reply), nullptr)) {
+    mark_lost();
+    return kProxyLost;
+  }
+  return CUresult(reply.result);
+}
+
+CUresult Connection::unshare_host(uint64_t addr, uint64_t bytes) { return share_host(addr, bytes, -1); }
+
+namespace {
+
+// Closes the thread's channel when the thread exits, so the proxy's worker
+// for it ends and the slot can be reused.
+pthread_key_t g_channel_key;
+pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+thread_local Channel* t_channel = nullptr;
+
+void close_channel(void* p) {
+  auto* ch = static_cast<Channel*>(p);
+  if (!ch) return;
+  if (!ch->connection()->lost()) {
+    if (ch->begin(wire::kOpCloseChannel, 0, false)) ch->publish();
+  }
+  // The proxy frees the slot (state back to Free) once its worker has seen
+  // the close; the Channel object itself is ours.
+  delete ch;
+}
+
+}  // namespace
+
+Channel* Connection::channel(CUresult* error) {
+  if (t_channel) return t_channel;
+  if (lost()) {
+    *error = kProxyLost;
+    return nullptr;
+  }
+  pthread_once(&g_key_once, [] { pthread_key_create(&g_channel_key, close_channel); });
+  for (uint32_t i = 0; i < wire::kMaxChannels; ++i) {
+    wire::Channel* shared = wire::channel_at(segment_, i);
+    uint32_t expected = uint32_t(wire::ChannelState::Free);
+    if (!shared->state.compare_exchange_strong(expected, uint32_t(wire::ChannelState::Claimed))) continue;
+    shared->owner_tid = uint32_t(syscall(SYS_gettid));
+    CUresult r = open_channel(i);
+    if (r != CUDA_SUCCESS) {
+      shared->state.store(uint32_t(wire::ChannelState::Free));
+      *error = r;
+      return nullptr;
+    }
+    t_channel = new Channel(this, shared, i);
+    pthread_setspecific(g_channel_key, t_channel);
+    return t_channel;
+  }
+  log_error("more than %u threads call CUDA at once", wire::kMaxChannels);
+  *error = CUDA_ERROR_OUT_OF_MEMORY;
+  return nullptr;
+}
+
+uint8_t* Channel::begin(uint16_t opcode, uint32_t payload, bool sync) {
+  wire::RecordHeader* h;
+  // Wait for room: the proxy consumes continuously, so this is rare.
+  for (int spins = 0; !(h = ring_.try_reserve(payload));) {
+    if (++spins > kSpinIterations) {
+      if (!conn_->proxy_alive()) return nullptr;
+      usleep(50);
+    } else {
+      wire::cpu_relax();
+    }
+  }
+  h->opcode = opcode;
+  h->flags = sync ? wire::kRecordSync : 0;
+  // The issue order across all of the app's threads: the proxy submits
+  // records in ticket order, which is how a fire-and-forget call on one
+  // thread stays ordered before a call another thread makes after it.
+  h->ticket = conn_->segment()->next_ticket.fetch_add(1, std::memory_order_acq_rel);
+  last_ticket_ = uint32_t(h->ticket);
+  return reinterpret_cast<uint8_t*>(h + 1);
+}
+
+void Channel::publish() {
+  ring_.publish();
+  // Pairs with the worker's store to worker_sleeping then re-check of tail.
+  if (ch_->worker_sleeping.load(std::memory_order_seq_cst)) {
+    ch_->doorbell.fetch_add(1, std::memory_order_seq_cst);
+    wire::futex_wake_all(&ch_->doorbell);
+  }
+}
+
+CUresult Channel::wait() {
+  const uint32_t want = last_ticket_;
+  for (int i = 0; i < kSpinIterations; ++i) {
+    if (ch_->done_seq.load(std::memory_order_acquire) == want) return CUresult(ch_->result);
+    wire::cpu_relax();
+  }
+  for (;;) {
+    ch_->app_sleeping.store(1, std::memory_order_seq_cst);
+    uint32_t seen = ch_->done_seq.load(std::memory_order_seq_cst);
+    if (seen == want) break;
+    wire::futex_wait(&ch_->done_seq, seen, kLivenessCheckNs);
+    if (ch_->done_seq.load(std::memory_order_acquire) == want) break;
+    if (!conn_->proxy_alive()) {
+      ch_->app_sleeping.store(0, std::memory_order_relaxed);
+      return kProxyLost;
+    }
+  }
+  ch_->app_sleeping.store(0, std::memory_order_relaxed);
+  return CUresult(ch_->result);
+}
+
+bool Channel::wait_counter(std::atomic<uint32_t>& counter, uint32_t target) {
+  for (int i = 0; i < kSpinIterations; ++i) {
+    if (int32_t(counter.load(std::memory_order_acquire) - target) >= 0) return true;
+    wire::cpu_relax();
+  }
+  for (;;) {
+    uint32_t seen = counter.load(std::memory_order_acquire);
+    if (int32_t(seen - target) >= 0) return true;
+    // The proxy always wakes this word after bumping it.
+    wire::futex_wait(&counter, seen, kLivenessCheckNs);
+    if (int32_t(counter.load(std::memory_order_acquire) - target) >= 0) return true;
+    if (!conn_->proxy_alive()) return false;
+  }
+}
+
+CUresult Channel::call(uint16_t opcode, const uint8_t* body, uint32_t size) {
+  uint8_t* p = begin(opcode, size, true);
+  if (!p) return kProxyLost;
+  if (size) std::memcpy(p, body, size);
+  publish();
+  return wait();
+}
+
+}  // namespace sing::shim

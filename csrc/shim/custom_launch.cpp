@@ -1,0 +1,347 @@
+// Launches (fire-and-forget, checked here first), host functions, and the
+// occupancy helpers that take a callback.
+#include <pthread.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "call.h"
+#include "callbacks.h"
+#include "custom.h"
+#include "functions.h"
+#include "handles.h"
+#include "kernel_params.h"
+#include "log.h"
+#include "wire/futex.h"
+#include "wire/opcodes.h"
+#include "wire/payloads.h"
+
+namespace sing::shim {
+thread_local bool t_in_host_function = false;
+
+// Packs kernelParams (or the `extra` buffer) with the function's layout and
+// checks what a driver checks at launch time.  Returns the error the real
+// driver would return synchronously.
+CUresult pack_kernel_params(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared, void** params,
+                 void** extra, std::vector<uint8_t>* buf, bool* has_params) {
+  if (!g_initialized.load(std::memory_order_acquire)) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!f) return CUDA_ERROR_INVALID_HANDLE;
+  CUresult err;
+  FunctionInfo* info = function_info(reinterpret_cast<uint64_t>(f), &err);
+  if (!info) return err;
+  for (int i = 0; i < 3; ++i)
+    if (grid[i] == 0 || block[i] == 0) return CUDA_ERROR_INVALID_VALUE;
+  if (block[0] > 1024 || block[1] > 1024 || block[2] > 64) return CUDA_ERROR_INVALID_VALUE;
+  if (grid[0] > 0x7fffffffu || grid[1] > 65535 || grid[2] > 65535) return CUDA_ERROR_INVALID_VALUE;
+  const uint64_t threads = uint64_t(block[0]) * block[1] * block[2];
+  if (threads > info->max_threads) return CUDA_ERROR_INVALID_VALUE;
+  if (shared > info->max_dynamic_shared.load(std::memory_order_relaxed)) return CUDA_ERROR_INVALID_VALUE;
+  if (params && extra) return CUDA_ERROR_INVALID_VALUE;
+  *has_params = !info->params.empty();
+  buf->assign(info->param_bytes, 0);
+  if (params) {
+    for (size_t i = 0; i < info->params.size(); ++i) {
+      if (!params[i]) return CUDA_ERROR_INVALID_VALUE;
+      std::memcpy(buf->data() + info->params[i].first, params[i], info->params[i].second);
+    }
+  } else if (extra) {
+    const void* p = nullptr;
+    size_t size = SIZE_MAX;
+    for (void** e = extra; *e != CU_LAUNCH_PARAM_END; e += 2) {
+      if (e[0] == CU_LAUNCH_PARAM_BUFFER_POINTER) p = e[1];
+      else if (e[0] == CU_LAUNCH_PARAM_BUFFER_SIZE) size = *static_cast<size_t*>(e[1]);
+      else return CUDA_ERROR_INVALID_VALUE;
+    }
+    if (!p || size != info->param_bytes) return CUDA_ERROR_INVALID_VALUE;
+    std::memcpy(buf->data(), p, info->param_bytes);
+  } else if (!info->params.empty()) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  return CUDA_SUCCESS;
+}
+
+}  // namespace sing::shim
+
+namespace sing::shim::custom {
+
+using namespace sing::wire;
+
+namespace {
+
+CUresult send_launch(uint16_t op, CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared,
+                     CUstream stream, const CUlaunchAttribute* attrs, unsigned num_attrs, void** params,
+                     void** extra) {
+  std::vector<uint8_t> buf;
+  bool has_params = false;
+  CUresult r = pack_kernel_params(f, grid, block, shared, params, extra, &buf, &has_params);
+  if (r != CUDA_SUCCESS) return r;
+  if (num_attrs > 32 || (num_attrs && !attrs)) return CUDA_ERROR_INVALID_VALUE;
+  if ((r = check_handle(stream)) != CUDA_SUCCESS) return r;
+  LaunchRequest req{};
+  req.function = reinterpret_cast<uint64_t>(f);
+  std::memcpy(req.grid, grid, sizeof(req.grid));
+  std::memcpy(req.block, block, sizeof(req.block));
+  req.shared_bytes = shared;
+  req.param_bytes = uint32_t(buf.size());
+  req.stream = reinterpret_cast<uint64_t>(stream);
+  req.num_attrs = num_attrs;
+  req.has_params = has_params;
+  auto fill = [&](Writer& w) {
+    w.put(req);
+    for (unsigned i = 0; i < num_attrs; ++i) w.put(attrs[i]);
+    if (has_params) w.put(buf.data(), uint32_t(buf.size()));
+  };
+  // Whether a cooperative grid fits the device is the driver's to say, at
+  // the call: those launches wait for the answer; the rest are fire-and-forget.
+  bool cooperative = op == kOp_cuLaunchCooperativeKernel || op == kOp_cuLaunchCooperativeKernel_ptsz;
+  for (unsigned i = 0; i < num_attrs; ++i)
+    cooperative |= attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE && attrs[i].value.cooperative;
+  return cooperative ? sync_call(op, fill).result : async_call(op, fill);
+}
+
+template <uint16_t Op>
+CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                unsigned shared, CUstream stream, void** params, void** extra) {
+  const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+  return send_launch(Op, f, grid, block, shared, stream, nullptr, 0, params, extra);
+}
+
+template <uint16_t Op>
+CUresult launch_ex(const CUlaunchConfig* config, CUfunction f, void** params, void** extra) {
+  if (!config) return CUDA_ERROR_INVALID_VALUE;
+  const unsigned grid[3] = {config->gridDimX, config->gridDimY, config->gridDimZ};
+  const unsigned block[3] = {config->blockDimX, config->blockDimY, config->blockDimZ};
+  return send_launch(Op, f, grid, block, config->sharedMemBytes, config->hStream, config->attrs, config->numAttrs,
+                     params, extra);
+}
+
+// --- host functions ---------------------------------------------------
+
+// The app's side of host functions: a dispatcher thread sleeps on the
+// segment's cb_posted word and hands every posted slot to a worker thread;
+// workers are started as needed, so a host function that blocks (waiting for
+// another stream, say) never holds up the callbacks of other streams.
+class Callbacks {
+ public:
+  static Callbacks& get() {
+    static auto* c = new Callbacks();  // immortal: threads may outlive main()
+    return *c;
+  }
+
+  void start() {
+    std::call_once(once_, [this] {
+      conn_ = Connection::get();
+      if (!conn_) return;
+      spawn([this] { dispatch(); });
+    });
+  }
+
+ private:
+  template <class F>
+  void spawn(F f) {
+    // Signals stay with the app's own threads.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    std::thread(f).detach();
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+
+  void dispatch() {
+    SegmentHeader* seg = conn_->segment();
+    while (!conn_->lost()) {
+      uint32_t seen = seg->cb_posted.load(std::memory_order_acquire);
+      for (auto& slot : seg->cb) {
+        uint32_t expected = kSlotPosted;
+        if (slot.state.compare_exchange_strong(expected, kSlotTaken)) hand_over(&slot);
+      }
+      futex_wait(&seg->cb_posted, seen, 100'000'000);
+      if (!conn_->proxy_alive()) return;
+    }
+  }
+
+  void hand_over(CallbackSlot* slot) {
+    std::unique_lock<std::mutex> lock(mu_);
+    queue_.push_back(slot);
+    if (idle_ == 0) {
+      lock.unlock();
+      spawn([this] { work(); });
+    } else {
+      cv_.notify_one();
+    }
+  }
+
+  void work() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      while (queue_.empty()) {
+        ++idle_;
+        cv_.wait(lock);
+        --idle_;
+      }
+      CallbackSlot* slot = queue_.front();
+      queue_.erase(queue_.begin());
+      lock.unlock();
+      run(slot);
+      lock.lock();
+    }
+  }
+
+  static void run(CallbackSlot* slot) {
+    t_in_host_function = true;
+    if (slot->kind == kStreamCallback) {
+      reinterpret_cast<CUstreamCallback>(slot->fn)(reinterpret_cast<CUstream>(slot->stream), CUresult(slot->status),
+                                                  reinterpret_cast<void*>(slot->user_data));
+    } else {
+      reinterpret_cast<CUhostFn>(slot->fn)(reinterpret_cast<void*>(slot->user_data));
+    }
+    t_in_host_function = false;
+    if (slot->kind == kUserObjectDestructor) {
+      // Posted fire-and-forget: the slot is free again now.
+      Connection* conn = Connection::get();
+      slot->state.store(kSlotFree, std::memory_order_release);
+      if (conn) futex_wake_all(&conn->segment()->cb_posted);
+      return;
+    }
+    slot->state.store(kSlotDone, std::memory_order_release);
+    futex_wake_all(&slot->state);
+  }
+
+  std::once_flag once_;
+  Connection* conn_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<CallbackSlot*> queue_;
+  int idle_ = 0;
+};
+
+}  // namespace
+}  // namespace sing::shim::custom
+
+void sing::shim::ensure_callback_thread() { custom::Callbacks::get().start(); }
+
+namespace sing::shim::custom {
+namespace {
+
+template <uint16_t Op>
+CUresult host_fn(CUstream stream, uint64_t fn, void* data) {
+  if (!fn) return CUDA_ERROR_INVALID_VALUE;
+  CUresult err;
+  if (!call_channel(Op, &err)) return err;
+  if ((err = check_handle(stream)) != CUDA_SUCCESS) return err;
+  ensure_callback_thread();
+  return async_call(Op, [&](Writer& w) {
+    w.put<uint64_t>(reinterpret_cast<uint64_t>(stream));
+    w.put<uint64_t>(fn);
+    w.put<uint64_t>(reinterpret_cast<uint64_t>(data));
+  });
+}
+
+// --- occupancy with a callback ------------------------------------------
+
+// The block size with the highest occupancy, as CUDA's occupancy calculator
+// picks it: try every multiple of the warp size, ask the proxy how many
+// blocks fit, keep the best.
+CUresult potential_block_size(int* min_grid, int* block_size, CUfunction f, CUoccupancyB2DSize b2d, size_t dyn,
+                              int limit, unsigned flags) {
+  if (!min_grid || !block_size) return CUDA_ERROR_INVALID_VALUE;
+  CUresult err;
+  FunctionInfo* info = function_info(reinterpret_cast<uint64_t>(f), &err);
+  if (!info) return err;
+  CUdevice dev;
+  CUresult r = Forward<kOp_cuCtxGetDevice, decltype(::cuCtxGetDevice)>::sync(&dev);
+  if (r != CUDA_SUCCESS) return r;
+  int sms = 0;
+  r = Forward<kOp_cuDeviceGetAttribute, decltype(::cuDeviceGetAttribute)>::sync(
+      &sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+  if (r != CUDA_SUCCESS) return r;
+  int max_block = int(info->max_threads);
+  if (limit > 0 && limit < max_block) max_block = limit;
+  int best_blocks = 0, best_size = 0, best_occupancy = -1;
+  for (int bs = (max_block / 32) * 32; bs >= 32; bs -= 32) {
+    size_t smem = b2d ? b2d(bs) : dyn;
+    int n = 0;
+    r = Forward<kOp_cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags,
+                decltype(::cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags)>::sync(&n, f, bs, smem, flags);
+    if (r != CUDA_SUCCESS) return r;
+    if (n * bs > best_occupancy) {
+      best_occupancy = n * bs;
+      best_blocks = n;
+      best_size = bs;
+    }
+  }
+  if (best_size == 0) return CUDA_ERROR_INVALID_VALUE;
+  *block_size = best_size;
+  *min_grid = best_blocks * sms;
+  return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned shared, CUstream stream, void** params, void** extra) {
+  return launch<kOp_cuLaunchKernel>(f, gx, gy, gz, bx, by, bz, shared, stream, params, extra);
+}
+CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                             unsigned bz, unsigned shared, CUstream stream, void** params, void** extra) {
+  return launch<kOp_cuLaunchKernel_ptsz>(f, gx, gy, gz, bx, by, bz, shared, stream, params, extra);
+}
+CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                                   unsigned bz, unsigned shared, CUstream stream, void** params) {
+  return launch<kOp_cuLaunchCooperativeKernel>(f, gx, gy, gz, bx, by, bz, shared, stream, params, nullptr);
+}
+CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                                        unsigned by, unsigned bz, unsigned shared, CUstream stream, void** params) {
+  return launch<kOp_cuLaunchCooperativeKernel_ptsz>(f, gx, gy, gz, bx, by, bz, shared, stream, params, nullptr);
+}
+CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** params, void** extra) {
+  return launch_ex<kOp_cuLaunchKernelEx>(config, f, params, extra);
+}
+CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig* config, CUfunction f, void** params, void** extra) {
+  return launch_ex<kOp_cuLaunchKernelEx_ptsz>(config, f, params, extra);
+}
+
+CUresult cuLaunchHostFunc(CUstream stream, CUhostFn fn, void* data) {
+  return host_fn<kOp_cuLaunchHostFunc>(stream, reinterpret_cast<uint64_t>(fn), data);
+}
+CUresult cuLaunchHostFunc_ptsz(CUstream stream, CUhostFn fn, void* data) {
+  return host_fn<kOp_cuLaunchHostFunc_ptsz>(stream, reinterpret_cast<uint64_t>(fn), data);
+}
+CUresult cuStreamAddCallback(CUstream stream, CUstreamCallback cb, void* data, unsigned int flags) {
+  if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  return host_fn<kOp_cuStreamAddCallback>(stream, reinterpret_cast<uint64_t>(cb), data);
+}
+CUresult cuStreamAddCallback_ptsz(CUstream stream, CUstreamCallback cb, void* data, unsigned int flags) {
+  if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  return host_fn<kOp_cuStreamAddCallback_ptsz>(stream, reinterpret_cast<uint64_t>(cb), data);
+}
+
+CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute attrib, int value) {
+  CUresult r = Forward<kOp_cuFuncSetAttribute, decltype(::cuFuncSetAttribute)>::sync(f, attrib, value);
+  if (r == CUDA_SUCCESS && attrib == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES) {
+    CUresult err;
+    if (FunctionInfo* info = function_info(reinterpret_cast<uint64_t>(f), &err))
+      info->max_dynamic_shared.store(uint32_t(value));
+  }
+  return r;
+}
+
+CUresult cuOccupancyMaxPotentialBlockSize(int* minGridSize, int* blockSize, CUfunction func,
+                                          CUoccupancyB2DSize blockSizeToDynamicSMemSize, size_t dynamicSMemSize,
+                                          int blockSizeLimit) {
+  return potential_block_size(minGridSize, blockSize, func, blockSizeToDynamicSMemSize, dynamicSMemSize,
+                              blockSizeLimit, 0);
+}
+
+CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int* minGridSize, int* blockSize, CUfunction func,
+                                                   CUoccupancyB2DSize blockSizeToDynamicSMemSize,
+                                                   size_t dynamicSMemSize, int blockSizeLimit, unsigned int flags) {
+  return potential_block_size(minGridSize, blockSize, func, blockSizeToDynamicSMemSize, dynamicSMemSize,
+                              blockSizeLimit, flags);
+}
+
+}  // namespace sing::shim::custom
