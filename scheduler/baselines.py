@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from .jobs import Job, Phase, Tier
 from .params import Params
-from .queues import Key
 from .policy import QueuePolicy
+from .queues import Key
 
 
 class FifoPolicy(QueuePolicy):

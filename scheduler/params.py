@@ -160,7 +160,7 @@ class CostModel:
     work in parallel, so the most loaded one sets the duration.
     """
 
-    __slots__ = ("p", "_ckpt_bps", "_read_bps", "_memcpy_bps", "_cut_s", "_rate_cache")
+    __slots__ = ("_ckpt_bps", "_cut_s", "_memcpy_bps", "_rate_cache", "_read_bps", "p")
 
     def __init__(self, *, params: Params) -> None:
         self.p = params

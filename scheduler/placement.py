@@ -34,7 +34,7 @@ def _pick(lst: list[int], exclude: Collection[int], need: int) -> list[int]:
 
 
 class Placer:
-    __slots__ = ("s", "_types")
+    __slots__ = ("_types", "s")
 
     def __init__(self, state: ClusterState) -> None:
         self.s = state

@@ -47,7 +47,7 @@ class Policy(ABC):
 class Plan:
     """Devices for a waiting job: free ones now, claims on ones that victims will release."""
 
-    __slots__ = ("free", "claims", "victims")
+    __slots__ = ("claims", "free", "victims")
 
     def __init__(self, free: list[int], claims: list[int], victims: list[Job]) -> None:
         self.free = free

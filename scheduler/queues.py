@@ -26,7 +26,7 @@ class WaitQueue:
     never hides a small one behind it, and a pass costs O(shapes), not O(queue).
     """
 
-    __slots__ = ("heaps", "jobs", "_size", "_entries", "_compact_at")
+    __slots__ = ("_compact_at", "_entries", "_size", "heaps", "jobs")
 
     def __init__(self, jobs: dict[int, Job]) -> None:
         self.heaps: dict[Hashable, list[Entry]] = {}
@@ -112,7 +112,7 @@ class RankedJobs:
     best without removing them.  Entries of jobs that stopped qualifying (``valid`` false) are
     dropped when met."""
 
-    __slots__ = ("sl", "keys", "jobs", "valid")
+    __slots__ = ("jobs", "keys", "sl", "valid")
 
     def __init__(self, jobs: dict[int, Job], *, valid: Callable[[Job], bool]) -> None:
         self.sl: SortedList = SortedList()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ def _fmt(x: Any, nd: int = 3) -> str:
     if x is None:
         return "–"
     if isinstance(x, float):
-        if x != x:
+        if math.isnan(x):
             return "–"
         return f"{x:.{nd}f}"
     return str(x)
@@ -37,9 +38,11 @@ def _fmt(x: Any, nd: int = 3) -> str:
 
 def markdown_table(run: Run, *, baseline: str = "las") -> str:
     rows = [
-        "| policy | avg JCT h | vs las | p50 JCT h | p99 JCT h | avg queue h | util | lost GPU-h | "
-        "overhead GPU-h | preempt/job | migr/job | resize/job | kill/job | SLA premium | SLA standard | "
-        "SLA basic |",
+        (
+            "| policy | avg JCT h | vs las | p50 JCT h | p99 JCT h | avg queue h | util | lost GPU-h | "
+            "overhead GPU-h | preempt/job | migr/job | resize/job | kill/job | SLA premium | SLA standard | "
+            "SLA basic |"
+        ),
         "|---|" + "---:|" * 15,
     ]
     base = run.summaries.get(baseline, {}).get("avg_jct_h")
@@ -176,8 +179,10 @@ def write_report(
             "",
             f"## {r.label} (load factor {r.load_factor:g})",
             "",
-            f"Trace: {r.trace.get('name')}: {r.trace.get('jobs')} jobs, {r.trace.get('gpu_hours')} GPU-hours "
-            f"over {r.trace.get('span_h')} h, offered load {r.trace.get('load')}.",
+            (
+                f"Trace: {r.trace.get('name')}: {r.trace.get('jobs')} jobs, {r.trace.get('gpu_hours')} "
+                f"GPU-hours over {r.trace.get('span_h')} h, offered load {r.trace.get('load')}."
+            ),
             "",
             markdown_table(r),
             "",

@@ -28,17 +28,17 @@ class ClusterSpec:
 
 class Topology:
     __slots__ = (
-        "clusters",
-        "host_cluster",
-        "host_base",
-        "host_ndev",
-        "dev_host",
         "cluster_hosts",
+        "clusters",
+        "dev_host",
         "device_types",
-        "type_clusters",
+        "host_base",
+        "host_cluster",
+        "host_ndev",
+        "max_host_devices",
         "n_devices",
         "n_hosts",
-        "max_host_devices",
+        "type_clusters",
     )
 
     def __init__(self, *, clusters: Sequence[ClusterSpec]) -> None:

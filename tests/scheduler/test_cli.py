@@ -121,7 +121,9 @@ def test_errors_are_reported_not_raised(tmp_path, capsys) -> None:
 
 
 def test_console_script_installed() -> None:
-    r = subprocess.run([sys.executable, "-m", "scheduler.cli", "params"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "scheduler.cli", "params"], capture_output=True, text=True, check=False
+    )
     assert r.returncode == 0 and "checkpoint_1rank_s" in r.stdout
 
 
