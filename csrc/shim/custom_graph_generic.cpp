@@ -5,6 +5,7 @@
 #include "custom.h"
 #include "forward.h"
 #include "graph_util.h"
+#include "node_params.h"
 #include "wire/opcodes.h"
 
 namespace sing::shim::custom {
@@ -12,30 +13,6 @@ namespace sing::shim::custom {
 using namespace sing::wire;
 
 namespace {
-
-CUDA_KERNEL_NODE_PARAMS kernel_v2(const CUDA_KERNEL_NODE_PARAMS_v3& k) {
-  CUDA_KERNEL_NODE_PARAMS p{};
-  p.func = k.func;
-  p.gridDimX = k.gridDimX, p.gridDimY = k.gridDimY, p.gridDimZ = k.gridDimZ;
-  p.blockDimX = k.blockDimX, p.blockDimY = k.blockDimY, p.blockDimZ = k.blockDimZ;
-  p.sharedMemBytes = k.sharedMemBytes;
-  p.kernelParams = k.kernelParams;
-  p.extra = k.extra;
-  p.kern = k.kern;
-  p.ctx = k.ctx;
-  return p;
-}
-
-CUDA_MEMSET_NODE_PARAMS memset_v1(const CUDA_MEMSET_NODE_PARAMS_v2& m) {
-  CUDA_MEMSET_NODE_PARAMS p{};
-  p.dst = m.dst;
-  p.pitch = m.pitch;
-  p.value = m.value;
-  p.elementSize = m.elementSize;
-  p.width = m.width;
-  p.height = m.height;
-  return p;
-}
 
 CUresult add_generic(CUgraphNode* out, CUgraph g, const CUgraphNode* deps, const CUgraphEdgeData* edges, size_t n,
                      CUgraphNodeParams* p) {
@@ -46,14 +23,14 @@ CUresult add_generic(CUgraphNode* out, CUgraph g, const CUgraphNode* deps, const
       if (edges[i].from_port || edges[i].to_port || edges[i].type) return CUDA_ERROR_NOT_SUPPORTED;
   switch (p->type) {
     case CU_GRAPH_NODE_TYPE_KERNEL: {
-      CUDA_KERNEL_NODE_PARAMS k = kernel_v2(p->kernel);
+      CUDA_KERNEL_NODE_PARAMS k = sing::kernel_params_v2(p->kernel);
       return custom::cuGraphAddKernelNode_v2(out, g, deps, n, &k);
     }
     case CU_GRAPH_NODE_TYPE_MEMCPY:
       if (p->memcpy.flags || p->memcpy.reserved) return CUDA_ERROR_INVALID_VALUE;
       return custom::cuGraphAddMemcpyNode(out, g, deps, n, &p->memcpy.copyParams, p->memcpy.copyCtx);
     case CU_GRAPH_NODE_TYPE_MEMSET: {
-      CUDA_MEMSET_NODE_PARAMS m = memset_v1(p->memset);
+      CUDA_MEMSET_NODE_PARAMS m = sing::memset_params_v1(p->memset);
       return custom::cuGraphAddMemsetNode(out, g, deps, n, &m, p->memset.ctx);
     }
     case CU_GRAPH_NODE_TYPE_HOST: {
@@ -96,14 +73,14 @@ CUresult set_generic(CUgraphExec x, CUgraphNode node, CUgraphNodeParams* p) {
   if (p->type != type) return CUDA_ERROR_INVALID_VALUE;
   switch (p->type) {
     case CU_GRAPH_NODE_TYPE_KERNEL: {
-      CUDA_KERNEL_NODE_PARAMS k = kernel_v2(p->kernel);
+      CUDA_KERNEL_NODE_PARAMS k = sing::kernel_params_v2(p->kernel);
       return x ? custom::cuGraphExecKernelNodeSetParams_v2(x, node, &k) : custom::cuGraphKernelNodeSetParams_v2(node, &k);
     }
     case CU_GRAPH_NODE_TYPE_MEMCPY:
       return x ? custom::cuGraphExecMemcpyNodeSetParams(x, node, &p->memcpy.copyParams, p->memcpy.copyCtx)
                : custom::cuGraphMemcpyNodeSetParams(node, &p->memcpy.copyParams);
     case CU_GRAPH_NODE_TYPE_MEMSET: {
-      CUDA_MEMSET_NODE_PARAMS m = memset_v1(p->memset);
+      CUDA_MEMSET_NODE_PARAMS m = sing::memset_params_v1(p->memset);
       return x ? custom::cuGraphExecMemsetNodeSetParams(x, node, &m, p->memset.ctx) : custom::cuGraphMemsetNodeSetParams(node, &m);
     }
     case CU_GRAPH_NODE_TYPE_HOST: {

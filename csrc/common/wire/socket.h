@@ -32,40 +32,6 @@ inline bool send_msg(int sock, const void* data, size_t size, int fd) {
   return n == ssize_t(size);
 }
 
-// Receives exactly `size` bytes; a passed descriptor lands in *fd (-1 if
-// none).  False on EOF, error or a message of another size.
-inline bool recv_msg(int sock, void* data, size_t size, int* fd) {
-  if (fd) *fd = -1;
-  iovec iov{data, size};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))];
-  msg.msg_control = buf;
-  msg.msg_controllen = sizeof(buf);
-  ssize_t n;
-  do {
-    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int got;
-      std::memcpy(&got, CMSG_DATA(c), sizeof(int));
-      if (fd) *fd = got;
-      else close(got);
-    }
-  }
-  if (n != ssize_t(size) || (msg.msg_flags & MSG_TRUNC)) {
-    if (fd && *fd >= 0) {
-      close(*fd);
-      *fd = -1;
-    }
-    if (n >= 0) errno = EPROTO;
-    return false;
-  }
-  return true;
-}
-
 // Receives one message of up to `cap` bytes; its size in *n.
 inline bool recv_any(int sock, void* data, size_t cap, size_t* n, int* fd) {
   if (fd) *fd = -1;
@@ -96,6 +62,23 @@ inline bool recv_any(int sock, void* data, size_t cap, size_t* n, int* fd) {
     return false;
   }
   *n = size_t(got);
+  return true;
+}
+
+// Receives exactly `size` bytes; a passed descriptor lands in *fd (-1 if
+// none).  False on EOF, error or a message of another size.
+inline bool recv_msg(int sock, void* data, size_t size, int* fd) {
+  size_t got = 0;
+  int passed = -1;
+  if (fd) *fd = -1;
+  if (!recv_any(sock, data, size, &got, &passed)) return false;
+  if (got != size) {
+    if (passed >= 0) close(passed);
+    errno = EPROTO;
+    return false;
+  }
+  if (fd) *fd = passed;
+  else if (passed >= 0) close(passed);
   return true;
 }
 

@@ -2,6 +2,7 @@
 // cuGraphExecNodeSetParams), kernel-node attributes, and user objects.
 #include "graph.h"
 #include "launch.h"
+#include "node_params.h"
 
 #include <thread>
 
@@ -34,34 +35,6 @@ CUresult check_edges(const CUgraphEdgeData* edges, size_t n) {
   return CUDA_SUCCESS;
 }
 
-CUDA_KERNEL_NODE_PARAMS kernel_v2(const CUDA_KERNEL_NODE_PARAMS_v3& k) {
-  CUDA_KERNEL_NODE_PARAMS p{};
-  p.func = k.func;
-  p.gridDimX = k.gridDimX;
-  p.gridDimY = k.gridDimY;
-  p.gridDimZ = k.gridDimZ;
-  p.blockDimX = k.blockDimX;
-  p.blockDimY = k.blockDimY;
-  p.blockDimZ = k.blockDimZ;
-  p.sharedMemBytes = k.sharedMemBytes;
-  p.kernelParams = k.kernelParams;
-  p.extra = k.extra;
-  p.kern = k.kern;
-  p.ctx = k.ctx;
-  return p;
-}
-
-CUDA_MEMSET_NODE_PARAMS memset_v1(const CUDA_MEMSET_NODE_PARAMS_v2& m) {
-  CUDA_MEMSET_NODE_PARAMS p{};
-  p.dst = m.dst;
-  p.pitch = m.pitch;
-  p.value = m.value;
-  p.elementSize = m.elementSize;
-  p.width = m.width;
-  p.height = m.height;
-  return p;
-}
-
 CUresult add_generic(CUgraphNode* out, CUgraph g, const CUgraphNode* deps, const CUgraphEdgeData* edges, size_t n,
                      CUgraphNodeParams* p) {
   SIM_CHECK(check_init());
@@ -69,14 +42,14 @@ CUresult add_generic(CUgraphNode* out, CUgraph g, const CUgraphNode* deps, const
   SIM_CHECK(check_edges(edges, n));
   switch (p->type) {
     case CU_GRAPH_NODE_TYPE_KERNEL: {
-      CUDA_KERNEL_NODE_PARAMS k = kernel_v2(p->kernel);
+      CUDA_KERNEL_NODE_PARAMS k = sing::kernel_params_v2(p->kernel);
       return cuGraphAddKernelNode_v2(out, g, deps, n, &k);
     }
     case CU_GRAPH_NODE_TYPE_MEMCPY:
       if (p->memcpy.flags || p->memcpy.reserved) return CUDA_ERROR_INVALID_VALUE;
       return cuGraphAddMemcpyNode(out, g, deps, n, &p->memcpy.copyParams, p->memcpy.copyCtx);
     case CU_GRAPH_NODE_TYPE_MEMSET: {
-      CUDA_MEMSET_NODE_PARAMS m = memset_v1(p->memset);
+      CUDA_MEMSET_NODE_PARAMS m = sing::memset_params_v1(p->memset);
       return cuGraphAddMemsetNode(out, g, deps, n, &m, p->memset.ctx);
     }
     case CU_GRAPH_NODE_TYPE_HOST: {
@@ -110,14 +83,14 @@ CUresult set_generic(CUgraphNode node, CUgraphNodeParams* p, CUgraphExec exec) {
   if (!p || p->type != n->type) return CUDA_ERROR_INVALID_VALUE;
   switch (p->type) {
     case CU_GRAPH_NODE_TYPE_KERNEL: {
-      CUDA_KERNEL_NODE_PARAMS k = kernel_v2(p->kernel);
+      CUDA_KERNEL_NODE_PARAMS k = sing::kernel_params_v2(p->kernel);
       return exec ? cuGraphExecKernelNodeSetParams_v2(exec, node, &k) : cuGraphKernelNodeSetParams_v2(node, &k);
     }
     case CU_GRAPH_NODE_TYPE_MEMCPY:
       return exec ? cuGraphExecMemcpyNodeSetParams(exec, node, &p->memcpy.copyParams, p->memcpy.copyCtx)
                   : cuGraphMemcpyNodeSetParams(node, &p->memcpy.copyParams);
     case CU_GRAPH_NODE_TYPE_MEMSET: {
-      CUDA_MEMSET_NODE_PARAMS m = memset_v1(p->memset);
+      CUDA_MEMSET_NODE_PARAMS m = sing::memset_params_v1(p->memset);
       return exec ? cuGraphExecMemsetNodeSetParams(exec, node, &m, p->memset.ctx) : cuGraphMemsetNodeSetParams(node, &m);
     }
     case CU_GRAPH_NODE_TYPE_HOST: {
