@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 
 import pytest
 
@@ -29,14 +28,6 @@ NOT_THROUGH_THE_PROXY = {
 }
 
 
-# A known intermittent failure, under investigation (docs/dev-notes.md): retried once, and the
-# first failure is reported as a warning.  Two failures in a row fail the suite.
-RETRIED_ONCE = {
-    "kernel_faults.py": "about 1 run in 30 under heavy load, the launch queued behind a host function "
-                        "fails in the proxy with CUDA_ERROR_INVALID_VALUE",
-}
-
-
 def _params():
     for name, devices, env in PROGRAMS:
         marks = []
@@ -51,9 +42,6 @@ def test_same_result_through_the_proxy(name, devices, env):
     if direct.returncode == SKIP:
         pytest.skip("skipped on the simulated GPU itself")
     proxied = run_proxied([sys.executable, str(PROGRAM_DIR / name)], devices=devices, env=env, timeout=240)
-    if name in RETRIED_ONCE and proxied.returncode != 0:
-        warnings.warn(f"{name} through the proxy failed once ({RETRIED_ONCE[name]}); retried:\n{proxied.stderr}")
-        proxied = run_proxied([sys.executable, str(PROGRAM_DIR / name)], devices=devices, env=env, timeout=240)
     assert result_of(proxied) == result_of(direct)
 
 

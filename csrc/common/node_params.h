@@ -20,6 +20,18 @@ inline CUDA_KERNEL_NODE_PARAMS kernel_params_v2(const CUDA_KERNEL_NODE_PARAMS_v3
   return p;
 }
 
+// The v1 kernel node parameters (no kernel handle, no context) as the current struct.
+inline CUDA_KERNEL_NODE_PARAMS kernel_params_from_v1(const CUDA_KERNEL_NODE_PARAMS_v1& v1) {
+  CUDA_KERNEL_NODE_PARAMS p{};
+  p.func = v1.func;
+  p.gridDimX = v1.gridDimX, p.gridDimY = v1.gridDimY, p.gridDimZ = v1.gridDimZ;
+  p.blockDimX = v1.blockDimX, p.blockDimY = v1.blockDimY, p.blockDimZ = v1.blockDimZ;
+  p.sharedMemBytes = v1.sharedMemBytes;
+  p.kernelParams = v1.kernelParams;
+  p.extra = v1.extra;
+  return p;
+}
+
 // The v2 memset node parameters (which add a context) as the v1 struct.
 inline CUDA_MEMSET_NODE_PARAMS memset_params_v1(const CUDA_MEMSET_NODE_PARAMS_v2& m) {
   CUDA_MEMSET_NODE_PARAMS p{};

@@ -212,6 +212,11 @@ class Client {
   uint64_t restored_host_base = 0, restored_host_size = 0;
   // The app is gone: stop every worker and release everything it held.
   void shutdown();
+  // A context died (destroyed, or the primary one really reset): the ids of
+  // the modules, functions and streams that died with it go too, so that an
+  // object the backend later places at the same address gets a new id (the
+  // app caches per id: a function's parameter layout, say).
+  void forget_context_objects(uint64_t ctx);
 
   uint32_t id() const { return id_; }
   pid_t pid() const { return pid_; }

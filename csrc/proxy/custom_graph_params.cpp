@@ -5,6 +5,7 @@
 #include "graph_memory.h"
 #include "graph_node_params.h"
 #include "graph_util.h"
+#include "node_params.h"
 
 namespace sing::proxy::custom {
 
@@ -40,12 +41,7 @@ CUresult get_kernel(Call& c) {
     } else {
       CUDA_KERNEL_NODE_PARAMS_v1 v1{};
       r = BACKEND(cuGraphKernelNodeGetParams)(n, &v1);
-      p.func = v1.func;
-      p.gridDimX = v1.gridDimX, p.gridDimY = v1.gridDimY, p.gridDimZ = v1.gridDimZ;
-      p.blockDimX = v1.blockDimX, p.blockDimY = v1.blockDimY, p.blockDimZ = v1.blockDimZ;
-      p.sharedMemBytes = v1.sharedMemBytes;
-      p.kernelParams = v1.kernelParams;
-      p.extra = v1.extra;
+      p = sing::kernel_params_from_v1(v1);
     }
     if (r != CUDA_SUCCESS) return r;
     return encode_kernel_node(c, p);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "handler_util.h"
+#include "log.h"
 #include "wire/payloads.h"
 
 namespace sing::proxy::custom {
@@ -58,7 +59,12 @@ template <uint16_t Op>
 CUresult launch(Call& c) {
   Decoded d;
   CUresult r = decode_launch(c, &d);
-  if (r != CUDA_SUCCESS) return r;
+  if (r != CUDA_SUCCESS) {
+    log_debug("launch refused (%d): function %#llx grid %u,%u,%u block %u,%u,%u params %u/%u attrs %u", int(r),
+              (unsigned long long)d.req.function, d.req.grid[0], d.req.grid[1], d.req.grid[2], d.req.block[0],
+              d.req.block[1], d.req.block[2], d.req.param_bytes, d.req.has_params, d.req.num_attrs);
+    return r;
+  }
   size_t size = d.req.param_bytes;
   // The backend reads the buffer during the call only.
   void* extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, const_cast<uint8_t*>(d.params), CU_LAUNCH_PARAM_BUFFER_SIZE,
@@ -93,8 +99,12 @@ CUresult launch(Call& c) {
     return fn(&cfg, d.f, nullptr, ex);
   } else {
     auto fn = reinterpret_cast<decltype(&::cuLaunchKernel)>(backend().fn[Op]);
-    return fn(d.f, q.grid[0], q.grid[1], q.grid[2], q.block[0], q.block[1], q.block[2], q.shared_bytes, d.stream,
-              nullptr, ex);
+    r = fn(d.f, q.grid[0], q.grid[1], q.grid[2], q.block[0], q.block[1], q.block[2], q.shared_bytes, d.stream,
+           nullptr, ex);
+    if (r != CUDA_SUCCESS)
+      log_debug("backend launch failed (%d): grid %u,%u,%u block %u,%u,%u params %u/%u", int(r), q.grid[0], q.grid[1],
+                q.grid[2], q.block[0], q.block[1], q.block[2], q.param_bytes, q.has_params);
+    return r;
   }
 }
 

@@ -88,6 +88,7 @@ CUresult cuCtxDestroy_v2(Call& c) {
   if (r != CUDA_SUCCESS) return r;
   if ((r = BACKEND(cuCtxDestroy_v2)(ctx.real)) != CUDA_SUCCESS) return r;
   c.client.heap.free_context(reinterpret_cast<uint64_t>(ctx.app));
+  c.client.forget_context_objects(reinterpret_cast<uint64_t>(ctx.app));
   forget(c.client, ctx.app);
   return CUDA_SUCCESS;
 }
@@ -135,7 +136,11 @@ CUresult cuDevicePrimaryCtxReset_v2(Call& c) {
     BACKEND(cuDevicePrimaryCtxRelease_v2)(dev.v);
     c.client.heap.free_context(reinterpret_cast<uint64_t>(to_app(c.client, primary)));
   }
-  if (client_count() == 1) return BACKEND(cuDevicePrimaryCtxReset_v2)(dev.v);
+  if (client_count() == 1) {
+    if ((r = BACKEND(cuDevicePrimaryCtxReset_v2)(dev.v)) != CUDA_SUCCESS) return r;
+    if (primary) c.client.forget_context_objects(reinterpret_cast<uint64_t>(to_app(c.client, primary)));
+    return CUDA_SUCCESS;
+  }
   BACKEND(cuCtxSynchronize)();
   return CUDA_SUCCESS;
 }

@@ -14,6 +14,7 @@
 #include "custom.h"
 #include "graph_util.h"
 #include "kernel_params.h"
+#include "node_params.h"
 #include "wire/opcodes.h"
 #include "wire/layout.h"
 #include "wire/payloads.h"
@@ -60,17 +61,6 @@ CUresult encode_kernel_node(const CUDA_KERNEL_NODE_PARAMS* p, KernelNodeParams* 
   head->param_bytes = uint32_t(buf->size());
   head->has_params = has_params;
   return CUDA_SUCCESS;
-}
-
-CUDA_KERNEL_NODE_PARAMS kernel_params_from_v1(const CUDA_KERNEL_NODE_PARAMS_v1& v1) {
-  CUDA_KERNEL_NODE_PARAMS p{};
-  p.func = v1.func;
-  p.gridDimX = v1.gridDimX, p.gridDimY = v1.gridDimY, p.gridDimZ = v1.gridDimZ;
-  p.blockDimX = v1.blockDimX, p.blockDimY = v1.blockDimY, p.blockDimZ = v1.blockDimZ;
-  p.sharedMemBytes = v1.sharedMemBytes;
-  p.kernelParams = v1.kernelParams;
-  p.extra = v1.extra;
-  return p;
 }
 
 CUresult cuGraphAddEmptyNode(CUgraphNode* out, CUgraph g, const CUgraphNode* deps, size_t n) {
@@ -135,7 +125,7 @@ CUresult cuGraphAddKernelNode_v2(CUgraphNode* out, CUgraph g, const CUgraphNode*
 CUresult cuGraphAddKernelNode(CUgraphNode* out, CUgraph g, const CUgraphNode* deps, size_t n,
                               const CUDA_KERNEL_NODE_PARAMS_v1* p) {
   if (!p) return CUDA_ERROR_INVALID_VALUE;
-  CUDA_KERNEL_NODE_PARAMS v2 = kernel_params_from_v1(*p);
+  CUDA_KERNEL_NODE_PARAMS v2 = sing::kernel_params_from_v1(*p);
   return custom::cuGraphAddKernelNode_v2(out, g, deps, n, &v2);
 }
 

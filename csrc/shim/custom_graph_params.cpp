@@ -11,6 +11,7 @@
 #include "custom.h"
 #include "functions.h"
 #include "graph_util.h"
+#include "node_params.h"
 #include "wire/opcodes.h"
 
 namespace sing::shim::custom {
@@ -159,7 +160,7 @@ CUresult cuGraphKernelNodeSetParams_v2(CUgraphNode n, const CUDA_KERNEL_NODE_PAR
 }
 CUresult cuGraphKernelNodeSetParams(CUgraphNode n, const CUDA_KERNEL_NODE_PARAMS_v1* p) {
   if (!p) return CUDA_ERROR_INVALID_VALUE;
-  CUDA_KERNEL_NODE_PARAMS v2 = kernel_params_from_v1(*p);
+  CUDA_KERNEL_NODE_PARAMS v2 = sing::kernel_params_from_v1(*p);
   return set_kernel(kOp_cuGraphKernelNodeSetParams, node_head(n), &v2);
 }
 CUresult cuGraphExecKernelNodeSetParams_v2(CUgraphExec x, CUgraphNode n, const CUDA_KERNEL_NODE_PARAMS* p) {
@@ -167,7 +168,7 @@ CUresult cuGraphExecKernelNodeSetParams_v2(CUgraphExec x, CUgraphNode n, const C
 }
 CUresult cuGraphExecKernelNodeSetParams(CUgraphExec x, CUgraphNode n, const CUDA_KERNEL_NODE_PARAMS_v1* p) {
   if (!p) return CUDA_ERROR_INVALID_VALUE;
-  CUDA_KERNEL_NODE_PARAMS v2 = kernel_params_from_v1(*p);
+  CUDA_KERNEL_NODE_PARAMS v2 = sing::kernel_params_from_v1(*p);
   return set_kernel(kOp_cuGraphExecKernelNodeSetParams, exec_head(x, n), &v2);
 }
 

@@ -83,6 +83,5 @@ namespace sing::shim::custom {
 
 // Kernel node parameters as the proxy takes them (custom_graph.cpp).
 CUresult encode_kernel_node(const CUDA_KERNEL_NODE_PARAMS* p, wire::KernelNodeParams* head, std::vector<uint8_t>* buf);
-CUDA_KERNEL_NODE_PARAMS kernel_params_from_v1(const CUDA_KERNEL_NODE_PARAMS_v1& v1);
 
 }  // namespace sing::shim::custom
