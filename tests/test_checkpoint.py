@@ -158,3 +158,39 @@ def test_second_checkpoint_of_an_idle_job_writes_almost_nothing(rundir):
     assert second["chunks_written"] == 0, second
     job.proc.terminate()
     job.proc.wait(timeout=60)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A tmpfs whose size the test sets (disk-full faults); root only, as CRIU is."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    assert r.returncode == 0, f"cannot mount a tmpfs for the disk-full test: {r.stderr}"
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _used(path: Path) -> int:
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def test_disk_full_fails_the_checkpoint_keeps_the_previous_one_and_the_job(rundir, uninterrupted, small_disk):
+    from singularity_proxy import image_dir
+
+    job = Job(rundir, "full")
+    job.wait_for_steps(2)
+    image = small_disk / "image"
+    first = json.loads(cli(rundir, "checkpoint", "--leave-running", "--json", job.name, str(image)).stdout)
+    # Room for a few more MiB only: the next checkpoint's CRIU image cannot fit.
+    size_kib = (_used(small_disk) >> 10) + 2048
+    subprocess.run(["mount", "-o", f"remount,size={size_kib}k", str(small_disk)], check=True)
+    r = cli(rundir, "checkpoint", "--leave-running", job.name, str(image), check=False)
+    assert r.returncode != 0, r.stdout
+    assert "space" in r.stderr.lower() or "criu" in r.stderr.lower(), r.stderr
+    # The previous checkpoint is still the committed one, whole; the job goes on and loses nothing.
+    assert image_dir.verify(image)["checkpoint"] == first["checkpoint"]
+    assert job.finish() == uninterrupted
