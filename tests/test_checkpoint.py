@@ -194,3 +194,49 @@ def test_disk_full_fails_the_checkpoint_keeps_the_previous_one_and_the_job(rundi
     # The previous checkpoint is still the committed one, whole; the job goes on and loses nothing.
     assert image_dir.verify(image)["checkpoint"] == first["checkpoint"]
     assert job.finish() == uninterrupted
+
+
+def test_proxy_killed_during_a_checkpoint_the_previous_one_restores(rundir):
+    # A job with enough device state (512 MiB) that the device phase lasts long enough to be cut.
+    state_job = Path(__file__).resolve().parent.parent / "benchmarks" / "checkpoint" / "state_job.py"
+    out = rundir / "big.out"
+    with open(out, "w") as f:
+        sup = subprocess.Popen([sys.executable, "-P", "-m", "singularity_proxy", "run", "--job", "big", "--",
+                                sys.executable, str(state_job), "512"], env=_env(rundir), stdout=f,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while "ready" not in out.read_text():
+        assert sup.poll() is None and time.monotonic() < deadline, out.read_text()
+        time.sleep(0.1)
+    image = rundir / "image"
+    first = json.loads(cli(rundir, "checkpoint", "--leave-running", "--json", "big", str(image)).stdout)
+    record = json.loads((rundir / "jobs" / "big.json").read_text())
+    # Make the next checkpoint rewrite everything (new content in every MiB is not needed: a new
+    # image directory has no chunks yet), and cut it by killing the proxy mid-way.
+    other = rundir / "image2"
+    ck = subprocess.Popen([sys.executable, "-P", "-m", "singularity_proxy", "checkpoint", "big", str(other)],
+                          env=_env(rundir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while json.loads((rundir / "jobs" / "big.json").read_text())["state"] != "checkpointing":
+        assert ck.poll() is None and time.monotonic() < deadline, "the checkpoint never started"
+        time.sleep(0.01)
+    time.sleep(0.2)  # into the device phase (~1.4 s for 512 MiB here)
+    os.kill(record["proxy_pid"], 9)
+    _, err = ck.communicate(timeout=120)
+    assert ck.returncode != 0, "the checkpoint succeeded although its proxy was killed"
+    assert not (other / "manifest.json").exists()
+    # The app lost its device; the operator restores the last good image.
+    os.kill(record["app_pid"], 9)
+    sup.wait(timeout=60)
+    # No supervisor is left: `restore` starts one in the background, which (like the job) keeps
+    # this command's stdout and stderr, so they go to a file rather than a pipe read to its end.
+    with open(rundir / "restore.log", "w") as log:
+        r = subprocess.run([sys.executable, "-P", "-m", "singularity_proxy", "restore", str(image)], env=_env(rundir),
+                           stdout=log, stderr=subprocess.STDOUT, timeout=120)
+    assert r.returncode == 0, (rundir / "restore.log").read_text()
+    ps = json.loads(cli(rundir, "ps", "--json").stdout)
+    assert any(j["name"] == "big" and j["state"] == "running" for j in ps), ps
+    from singularity_proxy import image_dir
+    assert image_dir.verify(image)["checkpoint"] == first["checkpoint"]
+    new = json.loads((rundir / "jobs" / "big.json").read_text())
+    os.kill(new["supervisor_pid"], 15)  # stops the restored job too
