@@ -143,6 +143,12 @@ TEST(Misc, ConcurrentLaunchesAndCounters) {
 }
 
 TEST(Misc, LaunchInForkedChild) {
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer's allocator (GCC 12) takes no lock around fork(): a child forked while a
+  // parent thread holds it deadlocks in its first malloc, whatever the code under test does.
+  // glibc's malloc, which programs really use, does: the test holds in any build without ASan.
+  GTEST_SKIP() << "fork with threads is unsafe under AddressSanitizer's allocator";
+#endif
   SIM_NEED_PTX(ptx, "basic");
   Device dev;
   SIM_LOAD(mod, dev, ptx);
