@@ -28,9 +28,14 @@ Worker* g_worker;
 alignas(16) uint8_t g_payload[wire::kMaxRecordBytes];
 
 // Calls that wait for the app to act (run a host function, copy out a stage
-// slot) would wait forever here: there is no app.  Everything else is fair.
+// slot, write the word a stream waits for) would wait forever here: there is
+// no app.  Everything else is fair.
 bool waits_for_app(uint16_t op, const uint8_t* payload, size_t n) {
   switch (op) {
+    case wire::kOp_cuStreamWaitValue32_v2:
+    case wire::kOp_cuStreamWaitValue32_v2_ptsz:
+    case wire::kOp_cuStreamWaitValue64_v2:
+    case wire::kOp_cuStreamWaitValue64_v2_ptsz:
     case wire::kOp_cuLaunchHostFunc:
     case wire::kOp_cuLaunchHostFunc_ptsz:
     case wire::kOp_cuStreamAddCallback:
