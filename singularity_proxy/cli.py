@@ -113,7 +113,8 @@ def _spawn_supervisor(job: str, device: str, image: Path) -> None:
 
     from singularity_proxy.jobs import JobRecord, JobNotFound
 
-    proc = subprocess.Popen([sys.executable, "-m", "singularity_proxy.cli", "_supervise", "--job", job,
+    # -P: the supervisor imports this installed package, not whatever the current directory holds.
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "singularity_proxy.cli", "_supervise", "--job", job,
                              "--device", device, "--restore", str(image)], start_new_session=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
