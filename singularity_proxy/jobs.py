@@ -97,7 +97,11 @@ def stream_request(name: str, message: dict, on_event, timeout: float = 3600.0) 
         raise JobNotFound(f"job {name!r} has no supervisor any more (state {rec.state})")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
-        s.connect(str(job_socket(name)))
+        try:
+            s.connect(str(job_socket(name)))
+        except (ConnectionRefusedError, FileNotFoundError):
+            # It was alive a moment ago: the job has just ended and its supervisor is exiting.
+            raise JobNotFound(f"job {name!r} has no supervisor any more (the job has exited)") from None
         s.sendall((json.dumps(message) + "\n").encode())
         reader = s.makefile("r")
         answer = None
