@@ -259,23 +259,32 @@ AnyClientContext::~AnyClientContext() {
   if (pushed_) BACKEND(cuCtxPopCurrent_v2)(nullptr);
 }
 
-void Client::forget_context_objects(uint64_t ctx) {
+void Client::forget_image(uint64_t vid) {
   std::lock_guard<std::mutex> lock(mu);
-  std::vector<uint64_t> modules;
-  for (auto& [vid, img] : images)
-    if (!img.library && img.ctx == ctx) modules.push_back(vid);
-  for (uint64_t m : modules) {
-    std::erase_if(module_globals, [&](auto& kv) { return kv.second.second == m; });
-    if (auto it = module_functions.find(m); it != module_functions.end()) {
-      for (uint64_t f : it->second) {
-        handles.forget(HandleTable::kind_of(f), f);
-        records.functions.erase(f);
-      }
-      module_functions.erase(it);
+  std::erase_if(module_globals, [&](auto& kv) { return kv.second.second == vid; });
+  if (auto it = module_functions.find(vid); it != module_functions.end()) {
+    for (uint64_t f : it->second) {
+      handles.forget(HandleTable::kind_of(f), f);
+      records.functions.erase(f);
+      records.kernels.erase(f);
     }
-    images.erase(m);
+    module_functions.erase(it);
+  }
+  images.erase(vid);
+}
+
+void Client::forget_context_objects(uint64_t ctx) {
+  std::vector<uint64_t> modules;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& [vid, img] : images)
+      if (!img.library && img.ctx == ctx) modules.push_back(vid);
+  }
+  for (uint64_t m : modules) {
+    forget_image(m);
     handles.forget(HandleKind::Module, m);
   }
+  std::lock_guard<std::mutex> lock(mu);
   for (auto it = records.streams.begin(); it != records.streams.end();) {
     if (it->second.ctx != ctx) {
       ++it;

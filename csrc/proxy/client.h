@@ -217,6 +217,9 @@ class Client {
   // object the backend later places at the same address gets a new id (the
   // app caches per id: a function's parameter layout, say).
   void forget_context_objects(uint64_t ctx);
+  // A module or library is gone: its image, globals and every function or
+  // kernel id handed out for it (not its own id).
+  void forget_image(uint64_t vid);
 
   uint32_t id() const { return id_; }
   pid_t pid() const { return pid_; }
@@ -305,6 +308,7 @@ class AnyClientContext {
   ~AnyClientContext();
   AnyClientContext(const AnyClientContext&) = delete;
   AnyClientContext& operator=(const AnyClientContext&) = delete;
+  bool ok() const { return pushed_; }
 
  private:
   bool pushed_ = false;

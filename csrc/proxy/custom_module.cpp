@@ -170,18 +170,6 @@ CUresult load_library(Call& c) {
   return r;
 }
 
-// Forgets a module or library and every function id handed out for it.
-void forget_image(Call& c, uint64_t vid) {
-  std::lock_guard<std::mutex> lock(c.client.mu);
-  std::erase_if(c.client.module_globals, [&](auto& kv) { return kv.second.second == vid; });
-  auto it = c.client.module_functions.find(vid);
-  if (it != c.client.module_functions.end()) {
-    for (uint64_t f : it->second) c.client.handles.forget(HandleTable::kind_of(f), f);
-    c.client.module_functions.erase(it);
-  }
-  c.client.images.erase(vid);
-}
-
 }  // namespace
 
 CUresult cuModuleLoad(Call& c) { return load_module(c); }
@@ -196,7 +184,7 @@ CUresult cuModuleUnload(Call& c) {
   CUresult r = decode_all(c, mod);
   if (r != CUDA_SUCCESS) return r;
   if ((r = BACKEND(cuModuleUnload)(mod.real)) != CUDA_SUCCESS) return r;
-  forget_image(c, reinterpret_cast<uint64_t>(mod.app));
+  c.client.forget_image(reinterpret_cast<uint64_t>(mod.app));
   forget(c.client, mod.app);
   return CUDA_SUCCESS;
 }
@@ -206,7 +194,7 @@ CUresult cuLibraryUnload(Call& c) {
   CUresult r = decode_all(c, lib);
   if (r != CUDA_SUCCESS) return r;
   if ((r = BACKEND(cuLibraryUnload)(lib.real)) != CUDA_SUCCESS) return r;
-  forget_image(c, reinterpret_cast<uint64_t>(lib.app));
+  c.client.forget_image(reinterpret_cast<uint64_t>(lib.app));
   forget(c.client, lib.app);
   return CUDA_SUCCESS;
 }

@@ -108,14 +108,6 @@ CUdevice device_of(CUcontext ctx) {
   return dev;
 }
 
-// Makes some context of the client current on this thread (memory copies
-// need one); returns false when it has none.
-bool push_any_context(Client& c) {
-  auto ctxs = c.handles.live(HandleKind::Context);
-  if (ctxs.empty()) return false;
-  return BACKEND(cuCtxPushCurrent_v2)(reinterpret_cast<CUcontext>(ctxs.front().second)) == CUDA_SUCCESS;
-}
-
 }  // namespace
 
 CUresult write_image(Client& c, const std::string& chunks_dir, const std::string& manifest, ChunkStats* stats,
@@ -168,7 +160,8 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
   });
   m["threads"] = threads;
 
-  if (!push_any_context(c) && !c.heap.mappings().empty()) {
+  AnyClientContext any(c);
+  if (!any.ok() && !c.heap.mappings().empty()) {
     error = "the job has device memory but no context";
     return CUDA_ERROR_INVALID_CONTEXT;
   }
@@ -338,7 +331,8 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
       c->handles.restore(x.at("vid"), reinterpret_cast<uint64_t>(ctx));
     }
     for (auto& t : m.at("threads")) c->thread_contexts[t.at("tid")] = t.at("ctx");
-    if (!push_any_context(*c) && !m.at("memory").empty()) return fail("the image has memory but no context");
+    AnyClientContext any(*c);
+    if (!any.ok() && !m.at("memory").empty()) return fail("the image has memory but no context");
 
     // The allocator and its mappings, the app's own VMM objects.
     DeviceHeap::State st;
