@@ -10,6 +10,8 @@ dpkg -s nlohmann-json3-dev >/dev/null 2>&1 || need+=(nlohmann-json3-dev)
 # clang for the libFuzzer target of the proxy's request decoder.
 dpkg -s clang-14 >/dev/null 2>&1 || need+=(clang-14)
 dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need+=(libclang-rt-14-dev)
+# etcd for the replicated scheduler's tests (docs/control-plane.md); the tests start their own.
+dpkg -s etcd-server >/dev/null 2>&1 || need+=(etcd-server)
 if ((${#need[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
