@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import etcd3gw
 from etcd3gw import exceptions as etcd_exc
+from etcd3gw.client import Etcd3Client
 from etcd3gw.lease import Lease
 
 from .store import (
@@ -51,7 +52,7 @@ def _range_end(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def etcd_client(url: str, timeout: float = 5.0) -> etcd3gw.client.Etcd3Client:
+def etcd_client(url: str, timeout: float = 5.0) -> Etcd3Client:
     u = urlsplit(url if "://" in url else f"http://{url}")
     if not u.hostname:
         raise StoreError(f"bad etcd URL {url!r}")
