@@ -4,6 +4,8 @@
         --load-factors 1,2 --report out/
     singularity-scheduler simulate --synthetic-gpus 100000 --synthetic-jobs 1000000 --report out-scale/
     singularity-scheduler params [--params FILE]      # print the figures in use
+    singularity-scheduler serve --fleet fleet.toml --data-dir DIR --listen 127.0.0.1:8600 \\
+        --token-file TOKEN [--db FILE | --etcd URL --replica-id ID]   # the daemon (docs/control-plane.md)
 """
 
 from __future__ import annotations
@@ -64,7 +66,85 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--no-plots", action="store_true")
     par = sub.add_parser("params", help="print the parameter figures and derived mechanism costs")
     par.add_argument("--params")
+    _serve_parser(sub)
     return ap
+
+
+def _serve_parser(sub: Any) -> None:
+    sv = sub.add_parser("serve", help="run the scheduler daemon (docs/control-plane.md)")
+    sv.add_argument("--fleet", required=True, help="fleet.toml: the hosts (scheduler/daemon/fleet.py)")
+    sv.add_argument("--data-dir", required=True, help="the shared storage every host daemon is given")
+    sv.add_argument("--listen", default="127.0.0.1:8600", help="HOST:PORT of the REST API")
+    sv.add_argument("--token-file", help="bearer token (default: $SINGULARITY_TOKEN); also sent to hosts")
+    sv.add_argument("--db", help="SQLite state file (default DATA_DIR/scheduler.db)")
+    sv.add_argument("--etcd", help="etcd client URL: replicated state and leader election")
+    sv.add_argument("--etcd-prefix", default="/singularity")
+    sv.add_argument("--replica-id", help="this replica's name in the election (default HOST-PID)")
+    sv.add_argument("--advertise", help="URL followers send clients to (default http://LISTEN)")
+    sv.add_argument("--leader-ttl", type=int, default=5, help="leader lease TTL, seconds (default 5)")
+    sv.add_argument("--policy", default="singularity-elastic", help=f"one of {', '.join(POLICIES)}")
+    sv.add_argument("--params", help="policy parameter file (default: the packaged params.toml)")
+    sv.add_argument("--quantum", type=float, default=60.0, help="policy.min_quantum_s (default 60)")
+    sv.add_argument("--min-resize-interval", type=float, default=120.0)
+    sv.add_argument("--state-gib", type=float, default=1.0, help="assumed device state per rank, GiB")
+    sv.add_argument("--poll-interval", type=float, default=1.0)
+    sv.add_argument("--heartbeat-ttl", type=float, default=10.0)
+    sv.add_argument("--checkpoint-interval", type=float, default=0.0, help="periodic checkpoints, s (0: off)")
+    sv.add_argument("--log-level", default="INFO")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import os
+
+    from .daemon.config import DaemonConfig
+    from .daemon.service import ServeOptions, Service
+
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.policy not in POLICIES:
+        raise SchedulerError(f"unknown policy {args.policy!r}; choose from {', '.join(POLICIES)}")
+    if args.db and args.etcd:
+        raise SchedulerError("--db and --etcd exclude each other")
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise SchedulerError(f"cannot read --token-file: {e}") from e
+    else:
+        token = os.environ.get("SINGULARITY_TOKEN", "").strip()
+    if not token:
+        raise SchedulerError("no token: give --token-file or set SINGULARITY_TOKEN (every request needs it)")
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cfg = DaemonConfig(
+        data_dir=data_dir,
+        policy=args.policy,
+        params_file=args.params,
+        quantum_s=args.quantum,
+        min_resize_interval_s=args.min_resize_interval,
+        state_gib_per_rank=args.state_gib,
+        poll_interval_s=args.poll_interval,
+        heartbeat_ttl_s=args.heartbeat_ttl,
+        checkpoint_interval_s=args.checkpoint_interval,
+    )
+    cfg.params()  # a bad parameter file fails here, not at the first event
+    opts = ServeOptions(
+        fleet=Path(args.fleet),
+        listen=args.listen,
+        token=token,
+        config=cfg,
+        db=Path(args.db) if args.db else None,
+        etcd=args.etcd,
+        etcd_prefix=args.etcd_prefix,
+        replica_id=args.replica_id,
+        advertise=args.advertise,
+        leader_ttl_s=args.leader_ttl,
+    )
+    return asyncio.run(Service(opts).run())
 
 
 def _cpu_s() -> float:
@@ -237,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "simulate":
             return _simulate(args)
+        if args.cmd == "serve":
+            return _serve(args)
         if args.cmd == "params":
             params = Params.load(args.params)
             for f in fields(params):

@@ -210,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_ps)
 
+    from singularity_proxy.client_cli import add_parsers
+
+    add_parsers(sub)  # submit, jobs, cancel, logs: the scheduler daemon's client
+
     sp = sub.add_parser("_supervise", help=argparse.SUPPRESS)
     sp.add_argument("--job", required=True)
     sp.add_argument("--device", required=True)
@@ -220,8 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from singularity_proxy.client_cli import ClientError
+
     try:
         return args.func(args)
+    except ClientError as e:
+        print(f"singularity: {e}", file=sys.stderr)
+        return e.code
     except SingularityError as e:
         print(f"singularity: {e}", file=sys.stderr)
         return 2

@@ -77,3 +77,75 @@ def etcd_server(tmp: Path) -> Iterator[str]:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         log.close()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fleet_file(path: Path, hosts: list[tuple[str, str, str]]) -> Path:
+    """hosts: (name, cluster, devices such as 'sim:2')."""
+    path.write_text(
+        "".join(f'[[hosts]]\nname = "{n}"\ncluster = "{c}"\ndevices = "{d}"\n\n' for n, c, d in hosts)
+    )
+    return path
+
+
+def repo_env(**extra: str) -> dict[str, str]:
+    """Environment for a subprocess that must run this checkout's code (with python -P)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(extra)
+    return env
+
+
+class Scheduler:
+    """A `singularity-scheduler serve` subprocess of this checkout."""
+
+    def __init__(self, tmp: Path, *, fleet: Path, token_file: Path, name: str = "s", args: list[str] = ()) -> None:  # type: ignore[assignment]
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.token = token_file.read_text().strip()
+        self.log_path = tmp / f"scheduler-{name}-{self.port}.log"
+        self.log = open(self.log_path, "wb")
+        cmd = [
+            sys.executable, "-P", "-m", "scheduler.cli", "serve",
+            "--fleet", str(fleet), "--data-dir", str(tmp / "data"),
+            "--listen", f"127.0.0.1:{self.port}", "--token-file", str(token_file),
+            "--poll-interval", "0.2", *args,
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=repo_env())
+
+    def health(self) -> dict | None:  # type: ignore[type-arg]
+        import httpx
+
+        try:
+            r = httpx.get(self.url + "/v1/health", headers={"Authorization": f"Bearer {self.token}"}, timeout=2)
+            return r.json() if r.status_code == 200 else None
+        except httpx.HTTPError:
+            return None
+
+    def wait_up(self, leader: bool | None = True) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"scheduler exited {self.proc.returncode}: {self.output()[-3000:]}")
+            h = self.health()
+            return h is not None and (leader is None or h["leader"] == leader)
+
+        wait_until(ready, f"scheduler {self.url} to be up (leader={leader})", timeout=60)
+
+    def output(self) -> str:
+        if not self.log.closed:
+            self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
