@@ -99,7 +99,7 @@ class FakeHost:
             r["checkpoints"] += 1
             if not request[BODY].get("leave_running"):
                 r["state"] = "checkpointed"
-            out = dict(r, checkpoint_seconds=0.5, checkpoint_bytes=1000)
+            out = dict(r, checkpoint_bytes=1000)
             return web.json_response(out)
 
     async def restore(self, request: web.Request) -> web.Response:

@@ -389,7 +389,10 @@ class Driver:
             url = self.urls[host]
             img = self.image(rec.name, r)
             if (img / "manifest.json").is_file():
-                self._issue("restore", host, name, self.hosts.restore, url, name, device=dev, image=str(img))
+                self._issue(
+                    "restore", host, name, self.hosts.restore, url, name,
+                    device=dev, image=str(img), checkpoint_interval=self.cfg.checkpoint_interval_s,
+                )
             elif job.has_ckpt:
                 failed = failed or f"rank {r}: its checkpoint image {img} is missing"
                 continue

@@ -7,6 +7,7 @@ level-triggered, so it simply looks again at the host's status and re-issues wha
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -62,14 +63,20 @@ class HostApi:
         return self._json(self._cmd, "POST", f"{base}/v1/ranks", json=body)
 
     def checkpoint(self, base: str, name: str, *, leave_running: bool) -> dict[str, Any]:
-        return self._json(
+        t0 = time.monotonic()
+        out = self._json(
             self._cmd, "POST", f"{base}/v1/ranks/{name}/checkpoint", json={"leave_running": leave_running}
         )
+        # The host answers once the checkpoint is committed: the call's duration is the
+        # checkpoint's, as this scheduler saw it (unless the host reports its own figure).
+        out.setdefault("checkpoint_seconds", time.monotonic() - t0)
+        return out
 
-    def restore(self, base: str, name: str, *, device: str, image: str) -> dict[str, Any]:
-        return self._json(
-            self._cmd, "POST", f"{base}/v1/ranks/{name}/restore", json={"device": device, "image": image}
-        )
+    def restore(
+        self, base: str, name: str, *, device: str, image: str, checkpoint_interval: float
+    ) -> dict[str, Any]:
+        body = {"device": device, "image": image, "checkpoint_interval": checkpoint_interval}
+        return self._json(self._cmd, "POST", f"{base}/v1/ranks/{name}/restore", json=body)
 
     def delete(self, base: str, name: str) -> dict[str, Any]:
         return self._json(self._cmd, "DELETE", f"{base}/v1/ranks/{name}")

@@ -89,6 +89,9 @@ class HeartbeatBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     url: str = Field(pattern=r"^https?://[^/\s]+/?$")
+    # What `singproxy serve` sends along; informational (the driver polls GET /v1/status).
+    devices: list[dict[str, Any]] | None = None
+    ranks: dict[str, Any] | None = None
 
 
 @dataclass

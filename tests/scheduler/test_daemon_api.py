@@ -134,6 +134,11 @@ def test_heartbeats(sched: Scheduler) -> None:
     assert call(sched, "POST", "/v1/hosts/h0/heartbeat", json={"url": "http://127.0.0.1:9", "x": 1}).status_code == 422
     r = call(sched, "POST", "/v1/hosts/h0/heartbeat", json={"url": "http://127.0.0.1:9"})
     assert r.status_code == 200 and r.json()["ok"] is True
+    # What singproxy serve sends.
+    r = call(sched, "POST", "/v1/hosts/h1/heartbeat",
+             json={"url": "http://127.0.0.1:9/", "devices": [{"id": "sim:0", "type": "sim", "memory_bytes": 1}],
+                   "ranks": {}})
+    assert r.status_code == 200
 
 
 def test_metrics(sched: Scheduler) -> None:
