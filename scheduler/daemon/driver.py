@@ -358,6 +358,9 @@ class Driver:
         """Every rank running at ``target``: start or restore what is not."""
         job = self.state.jobs[jid]
         mine = self.launched.setdefault(jid, set())
+        # All ranks from images or none: a job half restored and half started afresh would not
+        # be one consistent job.  Images from the host's periodic checkpoints count too.
+        imaged = all((self.image(rec.name, r) / "manifest.json").is_file() for r in range(len(target)))
         ok = 0
         codes: dict[int, Any] = {}
         failed = ""
@@ -388,13 +391,13 @@ class Driver:
                 continue
             url = self.urls[host]
             img = self.image(rec.name, r)
-            if (img / "manifest.json").is_file():
+            if imaged:
                 self._issue(
                     "restore", host, name, self.hosts.restore, url, name,
                     device=dev, image=str(img), checkpoint_interval=self.cfg.checkpoint_interval_s,
                 )
             elif job.has_ckpt:
-                failed = failed or f"rank {r}: its checkpoint image {img} is missing"
+                failed = failed or f"checkpoint images missing (rank {r}: {img})"
                 continue
             else:
                 env = dict(rec.env)
