@@ -314,14 +314,16 @@ def test_tokens_peer_credentials_status_and_drain(fleet, tmp_path, open_dir):
 
 
 def test_a_dead_daemon_takes_its_ranks_with_it(fleet):
+    # The apps sleep after their first step: they make no driver call that could fail when their
+    # proxy dies, so only the fence (PR_SET_PDEATHSIG) can end them within the wait below.
     a, b = fleet("a"), fleet("b")
     # One rank restored on b from a's image (its app comes back from CRIU: is it fenced too?) ...
-    a.start_rank("moved", steps=5000, pause="0.05")
+    a.start_rank("moved", steps=3, pause="3600")
     a.wait_steps("moved", 1)
     assert a.post("/v1/ranks/moved.r0/checkpoint", {}).json()["state"] == "checkpointed"
     assert b.post("/v1/ranks/moved.r0/restore", {"device": "sim:0"}).json()["state"] == "running"
     # ... and one started on a.
-    a.start_rank("local", steps=5000, pause="0.05", device="sim:1")
+    a.start_rank("local", steps=3, pause="3600", device="sim:1")
     a.wait_steps("local", 1)
     local, moved = _job_pids(a.rundir, "local.r0"), _job_pids(a.rundir, "moved.r0")
     assert len(local) == 3 and len(moved) == 3 and all(map(_alive, local + moved))
@@ -472,3 +474,8 @@ def test_etcd_lease_key_lives_and_dies_with_the_daemon(fleet, etcd):
     a.stop(signal.SIGKILL)
     # Nobody refreshes the lease any more: etcd drops the key when its 5 s run out.
     _wait(lambda: not client.get("/singularity/hosts/a"), "the key to expire", timeout=60, every=0.5)
+    # A clean exit revokes the lease: the key is gone by the time the daemon has exited.
+    b = fleet("b", "--etcd", etcd)
+    _wait(lambda: client.get("/singularity/hosts/b"), "the host key of b", timeout=60)
+    assert b.stop(signal.SIGTERM) == 0
+    assert client.get("/singularity/hosts/b") == []

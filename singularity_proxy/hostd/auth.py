@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from singularity_proxy.errors import SingularityError
 
@@ -52,7 +53,7 @@ def bearer_ok(header: str | None, token: bytes) -> bool:
     return hmac.compare_digest(given.strip().encode(), token)
 
 
-def middleware(*, token: bytes | None, uid: int) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def middleware(*, token: bytes | None, uid: int) -> Middleware:
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         sock = request.transport.get_extra_info("socket") if request.transport else None

@@ -41,7 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         devices=devices, listen=args.listen, token=token, advertise_url=args.advertise_url,
                         scheduler_urls=_urls(args.scheduler), etcd_urls=_urls(args.etcd),
                         checkpoint_interval=args.checkpoint_interval, drain_on_term=args.drain)
-    return asyncio.run(daemon.run())
+    return asyncio.run(daemon.loop())
 
 
 def cmd_status(args: argparse.Namespace) -> int:

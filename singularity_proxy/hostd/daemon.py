@@ -178,7 +178,7 @@ class HostDaemon:
         (self.state_dir / PIDFILE).write_text(f"{os.getpid()}\n")
         self._created.append(self.state_dir / PIDFILE)
 
-    async def run(self) -> int:
+    async def loop(self) -> int:
         loop = asyncio.get_running_loop()
         self._drained = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -24,7 +24,7 @@ class DeviceError(SingularityError):
     """The devices cannot be listed (bad --devices, no driver, driver failure)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Device:
     id: str             # as `singularity run --device` takes it: sim:N or cuda:N
     type: str           # the driver's device name

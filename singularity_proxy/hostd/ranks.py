@@ -56,7 +56,7 @@ GRACE_S = 10.0
 RESTORE_TIMEOUT_S = 600.0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Rank:
     name: str
     job: str
@@ -168,6 +168,7 @@ class RankManager:
         """Starts a rank; (rank, True), or (the rank already there, False) for a repeated request."""
         name = req.name
         interval = self.default_interval if req.checkpoint_interval is None else req.checkpoint_interval
+        self._check_device(req.device)
         existing = self.ranks.get(name)
         if existing:
             theirs = (existing.command, existing.env, existing.cwd)
@@ -179,7 +180,6 @@ class RankManager:
             return existing, False
         if not self.accepting:
             raise Unavailable("this host is shutting down and takes no new ranks")
-        self._check_device(req.device)
         if req.cwd is not None and not os.path.isdir(req.cwd):
             raise BadRequest(f"cwd {req.cwd!r} is not a directory on this host")
         rank = Rank(name=name, job=req.job, rank=req.rank, device=req.device, command=list(req.command),
