@@ -54,6 +54,12 @@ STATES = LIVE + ("checkpointed", "exited", "failed")
 GRACE_S = 10.0
 # A restore returns once the app runs again: CRIU plus reloading the device state.
 RESTORE_TIMEOUT_S = 600.0
+# An app is checkpointable only while attached to its proxy, and it attaches on its own time:
+# after it starts, and again (the shim reconnects) after a leave-running checkpoint or a
+# restore, both of which return before that.  A checkpoint asked for in between is refused by
+# the proxy ("no running job"); it is retried for this long before the refusal is answered.
+ATTACH_WAIT_S = 15.0
+_NOT_ATTACHED = ("no running job", "not attached")
 
 
 @dataclass(kw_only=True)
@@ -102,6 +108,11 @@ def _last_error(log_path: str) -> str | None:
         return None
     errors = [ln[len("singularity: "):] for ln in tail.splitlines() if ln.startswith("singularity: ")]
     return errors[-1] if errors else None
+
+
+def _shell_status(code: int) -> int:
+    """Killed by signal N (negative in Python) -> 128+N, as a shell reports it."""
+    return 128 - code if code < 0 else code
 
 
 class RankManager:
@@ -224,12 +235,12 @@ class RankManager:
             return  # ended by the daemon: whoever ended it sets the state
         rec = self._record(rank, proc.pid)
         if rec and rec.exit_code is not None:
-            rank.exit_code = rec.exit_code
-            rank.state = "exited" if rec.exit_code == 0 else "failed"
-            if rec.exit_code:
-                rank.error = f"the app exited with status {rec.exit_code}"
+            rank.exit_code = _shell_status(rec.exit_code)
+            rank.state = "exited" if rank.exit_code == 0 else "failed"
+            if rank.exit_code:
+                rank.error = f"the app exited with status {rank.exit_code}"
         else:
-            rank.exit_code = code
+            rank.exit_code = _shell_status(code)
             rank.state = "failed"
             rank.error = _last_error(rank.log) or f"the rank's supervisor exited with status {code}"
         log.info("rank %s %s (exit %s)", rank.name, rank.state, rank.exit_code)
@@ -270,8 +281,7 @@ class RankManager:
             image = Path(rank.image)
             t0 = time.monotonic()
             try:
-                result = await asyncio.to_thread(
-                    jobs.request, name, {"op": "checkpoint", "dir": str(image), "leave_running": leave_running})
+                result = await self._checkpoint_request(rank, image, leave_running)
             except (SingularityError, OSError, ValueError) as e:
                 self.metrics.checkpoint_failed(reason)
                 if rank.state == "checkpointing":
@@ -279,7 +289,7 @@ class RankManager:
                 self.observe(rank, time.time())
                 if rank.deleted:
                     raise NotFound(f"rank {name!r} was deleted during its checkpoint") from None
-                if rank.state != "running" or "not attached" in str(e) or "not running" in str(e):
+                if rank.state != "running" or any(w in str(e) for w in _NOT_ATTACHED + ("not running",)):
                     raise Conflict(f"checkpoint of {name} failed: {e} (rank {rank.state})") from None
                 raise ApiError(f"checkpoint of {name} failed: {e}") from None
             rank.checkpoints += 1
@@ -295,6 +305,20 @@ class RankManager:
             await self._end_supervisor(rank)
             log.info("rank %s checkpointed to %s", name, image)
             return rank
+
+    async def _checkpoint_request(self, rank: Rank, image: Path, leave_running: bool) -> dict[str, Any]:
+        deadline = time.monotonic() + ATTACH_WAIT_S
+        while True:
+            try:
+                return await asyncio.to_thread(jobs.request, rank.name, {"op": "checkpoint", "dir": str(image),
+                                                                         "leave_running": leave_running})
+            except SingularityError as e:
+                # A refused checkpoint changes nothing (the supervisor says so and goes on).
+                waiting = any(w in str(e) for w in _NOT_ATTACHED)
+                alive = rank.proc is not None and rank.proc.poll() is None and not rank.deleted
+                if not (waiting and alive and time.monotonic() < deadline):
+                    raise
+            await asyncio.sleep(0.2)
 
     async def _end_supervisor(self, rank: Rank) -> None:
         """SIGTERM (the supervisor stops its app and proxy), SIGKILL after the grace period."""
@@ -427,7 +451,7 @@ class RankManager:
                     return
                 except Conflict as e:
                     # An app not yet attached to its proxy cannot be checkpointed yet.
-                    if "not attached" in str(e) and time.monotonic() < deadline:
+                    if any(w in str(e) for w in _NOT_ATTACHED) and time.monotonic() < deadline:
                         await asyncio.sleep(0.2)
                         continue
                     results[name] = f"not checkpointed: {e}"
