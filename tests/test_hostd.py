@@ -482,3 +482,37 @@ def test_etcd_lease_key_lives_and_dies_with_the_daemon(fleet, etcd):
     _wait(lambda: client.get("/singularity/hosts/b"), "the host key of b", timeout=60)
     assert b.stop(signal.SIGTERM) == 0
     assert client.get("/singularity/hosts/b") == []
+
+
+def test_periodic_checkpoints_are_due_on_injected_time(tmp_path):
+    """RankManager.step(now) starts a leave-running checkpoint once `checkpoint_interval` has
+    passed since the rank came up or was last checkpointed, and not again while one is due."""
+    from singularity_proxy.hostd.devices import Device
+    from singularity_proxy.hostd.metrics import Metrics
+    from singularity_proxy.hostd.ranks import Rank, RankManager
+
+    calls: list[tuple[str, bool, str]] = []
+
+    class Recording(RankManager):
+        async def checkpoint(self, name: str, *, leave_running: bool, reason: str = "requested") -> Rank:
+            calls.append((name, leave_running, reason))
+            rank = self.ranks[name]
+            rank.last_checkpoint_at = rank.last_periodic_try  # as a real one would, at about that time
+            return rank
+
+    async def run() -> list[int]:
+        m = Recording(data_dir=tmp_path, runtime_dir=tmp_path, metrics=Metrics(),
+                      devices=[Device(id="sim:0", type="t", memory_bytes=1)])
+        m.ranks["p.r0"] = Rank(name="p.r0", job="p", rank=0, device="sim:0", command=["x"], env={}, cwd=None,
+                               checkpoint_interval=10.0, log=str(tmp_path / "log"), image=str(tmp_path / "img"),
+                               state="running", running_since=1000.0)
+        seen = []
+        for now in (1005.0, 1009.9, 1010.0, 1010.1, 1015.0, 1020.0, 1029.0, 1030.5):
+            m.step(now)
+            await asyncio.sleep(0)  # let the started checkpoint run
+            await asyncio.sleep(0)
+            seen.append(len(calls))
+        return seen
+
+    assert asyncio.run(run()) == [0, 0, 1, 1, 1, 2, 2, 3]
+    assert calls[0] == ("p.r0", True, "periodic")
