@@ -57,7 +57,7 @@ def _wait(pred, what: str, timeout: float = 120.0, every: float = 0.1):
 
 
 class Daemon:
-    """`singproxy serve` with 2 simulated devices, its stderr in STATE_DIR/../NAME.log."""
+    """`singproxy serve` with 2 simulated devices, its log in BASE/NAME.log."""
 
     def __init__(self, base: Path, name: str, *extra: str, state: Path | None = None):
         self.base, self.name = base, name
@@ -243,6 +243,15 @@ def test_bad_input_is_refused_and_changes_nothing(fleet, tmp_path):
     assert r.status_code == 409 and "exited" in r.json()["error"], r.text
     r = a.post("/v1/ranks", {**good, "job": "ok", "command": ["sh", "-c", "echo other"]})
     assert r.status_code == 409, r.text
+
+    # DELETE kills a running rank (its supervisor ends the app and the proxy) and forgets it.
+    a.post("/v1/ranks", {**good, "job": "long", "command": ["sleep", "600"]})
+    _wait(lambda: a.rank("long.r0")["state"] == "running", "rank long to run")
+    pids = _job_pids(a.rundir, "long.r0")
+    r = a.client.delete("/v1/ranks/long.r0")
+    assert r.status_code == 200 and (r.json()["state"], r.json()["exit_code"]) == ("failed", 128 + 15), r.text
+    assert not any(map(_alive, pids)), pids
+    assert a.get("/v1/ranks/long.r0").status_code == 404
 
 
 def _status(state: Path, *extra: str) -> subprocess.CompletedProcess[str]:
