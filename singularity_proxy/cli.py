@@ -47,7 +47,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _exec(cmd, proxied_env(device=args.device))
     from singularity_proxy.supervisor import Supervisor
 
-    return Supervisor(name=args.job, device=args.device, command=cmd).run()
+    # The host daemon (singularity_proxy/hostd) passes the app's own variables this way, so that
+    # they reach the app but not this supervisor (nor the command line, which anyone can read).
+    app_env = json.loads(os.environ.pop("SINGULARITY_APP_ENV", "") or "{}")
+    return Supervisor(name=args.job, device=args.device, command=cmd, app_env=app_env).run()
 
 
 def _print(result: dict, as_json: bool, text: str) -> None:
@@ -134,7 +137,8 @@ def cmd_supervise(args: argparse.Namespace) -> int:
     from singularity_proxy.supervisor import Supervisor
 
     manifest = image_dir.read_manifest(Path(args.restore))
-    sup = Supervisor(name=args.job, device=args.device, command=manifest.get("command", []))
+    app_env = json.loads(os.environ.pop("SINGULARITY_APP_ENV", "") or "{}")  # for a new proxy (see cmd_run)
+    sup = Supervisor(name=args.job, device=args.device, command=manifest.get("command", []), app_env=app_env)
     return sup.run(restore_from=Path(args.restore))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from singularity_proxy.errors import SingularityError
+from singularity_proxy.fence import die_with_parent
 
 from singularity_proxy._core import control as _wire
 
@@ -62,8 +63,9 @@ def start_proxy(socket_path: Path, env: dict[str, str], log: Path | None = None)
     if socket_path.exists():
         socket_path.unlink()
     out = open(log, "ab") if log else subprocess.DEVNULL
+    # The proxy dies with whoever started it (the job's supervisor): see singularity_proxy/fence.py.
     proc = subprocess.Popen([proxy, "--backend", env["SINGULARITY_BACKEND"], "--socket", str(socket_path)],
-                            env=penv, stdout=out, stderr=out, start_new_session=True)
+                            env=penv, stdout=out, stderr=out, start_new_session=True, preexec_fn=die_with_parent())
     deadline = time.monotonic() + 10
     while not socket_path.exists():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -23,6 +23,7 @@ from singularity_proxy import image_dir
 from singularity_proxy.artifacts import proxied_env
 from singularity_proxy.criu import Criu
 from singularity_proxy.errors import SingularityError
+from singularity_proxy.fence import die_with_parent
 from singularity_proxy.jobs import JobRecord, job_socket, proxy_socket, runtime_dir, valid_name
 from singularity_proxy.proxy_control import (OP_CHECKPOINT, OP_RELEASE, OP_RESTORE, OP_RESUME, manage,
                                              start_proxy, stop_proxy)
@@ -31,10 +32,13 @@ Progress = Callable[[dict[str, Any]], None]
 
 
 class Supervisor:
-    def __init__(self, *, name: str, device: str, command: list[str]):
+    def __init__(self, *, name: str, device: str, command: list[str], app_env: dict[str, str] | None = None):
         self.name = valid_name(name)
         self.device = device
         self.command = command
+        # Variables for the app (and its proxy) only, not for this process: a user's PYTHONPATH
+        # must not decide which singularity_proxy the supervisor itself imports.
+        self.app_env = dict(app_env or {})
         self.proxy: subprocess.Popen | None = None
         self.app_pid = 0
         self.app_proc: subprocess.Popen | None = None
@@ -46,7 +50,7 @@ class Supervisor:
 
     # --- lifecycle ------------------------------------------------------
     def _env(self, device: str) -> dict[str, str]:
-        env = proxied_env(device=device, job=self.name)
+        env = proxied_env(device=device, job=self.name, base={**os.environ, **self.app_env})
         env["SINGULARITY_SOCKET"] = str(proxy_socket(self.name))
         return env
 
@@ -93,8 +97,11 @@ class Supervisor:
                 # Without a terminal the app leads its own session, which CRIU dumps whole; with one
                 # it stays in the terminal's session and CRIU treats it as a shell job.
                 self.shell_job = any(os.isatty(fd) for fd in (0, 1, 2))
+                # The app dies with this supervisor (singularity_proxy/fence.py): whoever restores
+                # the job elsewhere after this host is gone must not find it still running here.
                 self.app_proc = subprocess.Popen(self.command, env=self._env(self.device),
-                                                 start_new_session=not self.shell_job)
+                                                 start_new_session=not self.shell_job,
+                                                 preexec_fn=die_with_parent())
                 self.app_pid = self.app_proc.pid
                 self._set_state("running")
             while self.exit_code is None and not self._stop:
