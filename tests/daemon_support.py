@@ -79,7 +79,6 @@ def etcd_server(tmp: Path) -> Iterator[str]:
         log.close()
 
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def fleet_file(path: Path, hosts: list[tuple[str, str, str]]) -> Path:
@@ -91,9 +90,11 @@ def fleet_file(path: Path, hosts: list[tuple[str, str, str]]) -> Path:
 
 
 def repo_env(**extra: str) -> dict[str, str]:
-    """Environment for a subprocess that must run this checkout's code (with python -P)."""
+    """Environment of a daemon or CLI subprocess: the tests' own (which runs the installed package,
+    or a checkout put first on PYTHONPATH by whoever runs the tests), plus ``extra``.  Never the
+    source tree by default: it has no compiled parts."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("LD_PRELOAD", None)
     env.update(extra)
     return env
 

@@ -92,6 +92,10 @@ class HeartbeatBody(BaseModel):
     # What `singproxy serve` sends along; informational (the driver polls GET /v1/status).
     devices: list[dict[str, Any]] | None = None
     ranks: dict[str, Any] | None = None
+    # A draining host checkpoints its ranks and exits; its heartbeat then lapses and the jobs
+    # resume from those (newest) images.  Nothing to do before that: declaring it failed early
+    # would restore an older image while the drain is still writing the newer one.
+    draining: bool = False
 
 
 @dataclass
