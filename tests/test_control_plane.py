@@ -175,7 +175,9 @@ def resumed_at(log: list[str], ref: list[str]) -> int | None:
 
 
 def test_premium_job_preempts_basic_jobs_which_resume_elsewhere_without_lost_work(plane: Plane) -> None:
-    basic_steps, premium_steps = 40, 70
+    # Long enough that no basic job is about to end when the premium one comes, and the premium job
+    # outlasts the basic jobs left running, so the preempted one resumes on a device they free.
+    basic_steps, premium_steps = 80, 120
     for i in range(3):
         plane.submit(f"basic{i}", "basic", basic_steps)
     for i in range(3):
