@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 20
 SOURCES := $(shell find csrc singularity_proxy scheduler -type f -not -name '*.pyc' 2>/dev/null) \
            CMakeLists.txt pyproject.toml
 
-.PHONY: all setup build test test-native test-python demo bench clean
+.PHONY: all setup build test test-native test-python demo demo-fleet bench clean
 
 all: build
 
@@ -71,6 +71,10 @@ test: test-native test-python
 
 demo: build
 	cd /tmp && $(abspath $(VPY)) $(abspath examples/demo.py)
+
+# The control plane on one machine: scheduler + three host daemons, a premium job preempting a basic one.
+demo-fleet: build
+	examples/fleet-demo.sh
 
 bench: build
 	$(VPY) benchmarks/ptx_interpreter.py
