@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import stat
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +16,25 @@ INSTALL_HINT = ("CRIU >= 4.0 is needed (CRIU 3.x cannot handle kernels >= 6.13):
                 "or install Debian 13's 'criu' package")
 
 
+DEFAULT_TIMEOUT_S = 1800.0
+
+
 class CriuError(SingularityError):
     """CRIU is missing, too old, or failed."""
+
+
+def _timeout() -> float:
+    """Seconds one CRIU run may take: $SINGULARITY_CRIU_TIMEOUT (a positive number) or 30 minutes."""
+    raw = os.environ.get("SINGULARITY_CRIU_TIMEOUT", "")
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):  # NaN too
+        raise CriuError(f"SINGULARITY_CRIU_TIMEOUT={raw!r} is not a positive number of seconds")
+    return value
 
 
 @dataclass(frozen=True)
@@ -81,7 +98,21 @@ class Criu:
 
     @staticmethod
     def _run(args: list[str], log: Path, what: str, pass_fds: tuple[int, ...] = ()) -> None:
-        r = subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL, pass_fds=pass_fds)
+        # A CRIU that hangs keeps the app frozen: past the limit it is killed, which lets the app go.
+        limit = _timeout()
+        try:
+            r = subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL, pass_fds=pass_fds,
+                               timeout=limit)
+        except subprocess.TimeoutExpired:
+            raise CriuError(f"criu {what} did not finish within {limit:g} s (SINGULARITY_CRIU_TIMEOUT) and was "
+                            f"killed; its log: {log}") from None
+        if r.returncode < 0:
+            # Killed: whatever its log says last is not why it stopped.
+            try:
+                name = signal.Signals(-r.returncode).name
+            except ValueError:
+                name = f"signal {-r.returncode}"
+            raise CriuError(f"criu {what} was killed by {name} before it finished; its log: {log}")
         if r.returncode != 0:
             tail = ""
             if log.exists():

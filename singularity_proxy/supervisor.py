@@ -31,6 +31,19 @@ from singularity_proxy.proxy_control import (OP_CHECKPOINT, OP_RELEASE, OP_RESTO
 Progress = Callable[[dict[str, Any]], None]
 
 
+def _dying(pid: int) -> bool:
+    """Whether `pid` is exiting: a zombie, or SIGKILL pending for it (/proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True  # gone (reaped by someone): not a living app either
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if fields.get("State", "").strip().startswith(("Z", "X")):
+        return True
+    kill_bit = 1 << (signal.SIGKILL - 1)
+    return any(int(fields.get(k, "0").strip() or "0", 16) & kill_bit for k in ("SigPnd", "ShdPnd"))
+
+
 class Supervisor:
     def __init__(self, *, name: str, device: str, command: list[str], app_env: dict[str, str] | None = None):
         self.name = valid_name(name)
@@ -138,6 +151,17 @@ class Supervisor:
                 self.exit_code = 128 - self.exit_code
             self.app_pid = 0
 
+    def _reap_if_dying(self, grace_s: float = 5.0) -> None:
+        """`_reap`, waiting while the app is being killed.  An app killed while CRIU traced it is
+        reported to this process only once CRIU is gone and every thread has exited, a moment after
+        CRIU's exit: a plain WNOHANG there can still see it alive."""
+        deadline = time.monotonic() + grace_s
+        while self.app_pid:
+            self._reap()
+            if not self.app_pid or not _dying(self.app_pid) or time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
+
     def _wait_app(self) -> None:
         if self.app_pid:
             _, status = os.waitpid(self.app_pid, 0)
@@ -185,6 +209,7 @@ class Supervisor:
         criu = Criu.find()
         image = image.resolve()
         ckpt, staging = image_dir.begin(image)
+        intact = self._intact(image)
         stdio = image_dir.stdio_keys(self.app_pid)
         self._set_state("checkpointing")
         t0 = time.monotonic()
@@ -192,19 +217,16 @@ class Supervisor:
         try:
             reply = manage(proxy_socket(self.name), OP_CHECKPOINT, self.name, str(staging / "device.json"),
                            str(image / "chunks"))
-        except SingularityError:
-            self._set_state("running")
-            raise
+        except SingularityError as e:
+            # The proxy resumed the app (or the app is gone, or the proxy is): nothing is committed.
+            self._after_failure(f"{e}", intact, detached=False)
         t1 = time.monotonic()
         progress({"phase": "device", "state": "done", "bytes": reply.bytes, "written": reply.bytes_written})
         progress({"phase": "cpu", "state": "start"})
         try:
             criu.dump(self.app_pid, staging / "criu", leave_running=leave_running, shell_job=self.shell_job)
-        except SingularityError:
-            # CRIU leaves the app running on failure: it reattaches, nothing lost.
-            manage(proxy_socket(self.name), OP_RESUME, self.name)
-            self._set_state("running")
-            raise
+        except SingularityError as e:
+            self._after_failure(f"{e}", intact, detached=True)
         t2 = time.monotonic()
         progress({"phase": "cpu", "state": "done"})
         if leave_running:
@@ -212,12 +234,28 @@ class Supervisor:
         else:
             self._wait_app()  # CRIU killed it
             self.exit_code = None
-            manage(proxy_socket(self.name), OP_RELEASE, self.name)
-        manifest = image_dir.commit(image, ckpt, {
-            "job": self.name, "device": self.device, "stdio": stdio, "shell_job": self.shell_job,
-            "command": self.command,
-            "device_bytes": reply.bytes, "device_bytes_written": reply.bytes_written,
-            "chunks": reply.chunks, "chunks_written": reply.chunks_written})
+        try:
+            manifest = image_dir.commit(image, ckpt, {
+                "job": self.name, "device": self.device, "stdio": stdio, "shell_job": self.shell_job,
+                "command": self.command,
+                "device_bytes": reply.bytes, "device_bytes_written": reply.bytes_written,
+                "chunks": reply.chunks, "chunks_written": reply.chunks_written})
+        except OSError as e:
+            if not leave_running:
+                # The app is gone and its image cannot be committed: the job now lives only in the
+                # last committed image, if any (the proxy keeps nothing for it).
+                manage(proxy_socket(self.name), OP_RELEASE, self.name)
+                self.record.last_image = str(intact[0]) if intact else ""
+                self._set_state("checkpointed")
+            else:
+                self._set_state("running")
+            raise SingularityError(f"cannot commit the checkpoint in {image}: {e}; {self._intact_text(intact)}"
+                                   ) from None
+        if not leave_running:
+            try:
+                manage(proxy_socket(self.name), OP_RELEASE, self.name)
+            except SingularityError:
+                pass  # the image is committed; a proxy gone meanwhile held nothing else of the job
         t3 = time.monotonic()
         self.record.last_image = str(image)
         self._set_state("running" if leave_running else "checkpointed")
@@ -225,6 +263,49 @@ class Supervisor:
                 "device_bytes_written": reply.bytes_written, "chunks": reply.chunks,
                 "chunks_written": reply.chunks_written, "device_seconds": t1 - t0, "criu_seconds": t2 - t1,
                 "commit_seconds": t3 - t2, "seconds": t3 - t0, "left_running": leave_running}
+
+    def _intact(self, image: Path) -> tuple[Path, str] | None:
+        """The committed checkpoint a failed one leaves usable: the one in `image`, else the job's last."""
+        for candidate in (image, Path(self.record.last_image) if self.record.last_image else None):
+            if candidate is None:
+                continue
+            try:
+                m = image_dir.read_manifest(candidate)
+            except SingularityError:
+                continue
+            if m.get("job") == self.name:
+                return candidate, str(m.get("checkpoint"))
+        return None
+
+    @staticmethod
+    def _intact_text(intact: tuple[Path, str] | None) -> str:
+        if not intact:
+            return "there is no earlier checkpoint of the job"
+        return f"the previous checkpoint ({intact[1]} in {intact[0]}) is intact"
+
+    def _after_failure(self, error: str, intact: tuple[Path, str] | None, *, detached: bool) -> None:
+        """A checkpoint failed before its commit: the app goes on if it still lives; always raises.
+
+        Whatever failed (CRIU killed or out of space, the app or the proxy killed), CRIU either
+        never touched the app or let it go when it died (ptrace detaches a dead tracer's tasks),
+        so a living app is whole and only has to reattach to its proxy."""
+        self._reap_if_dying()
+        if self.app_pid:
+            if detached:
+                try:
+                    manage(proxy_socket(self.name), OP_RESUME, self.name)
+                except SingularityError as e:
+                    error += f"; the job cannot reattach to its proxy either ({e})"
+            self._set_state("running")
+            raise SingularityError(f"checkpoint failed: {error}; the job goes on; {self._intact_text(intact)}")
+        if detached:
+            try:  # nobody will reattach to what the proxy keeps for the dead app
+                manage(proxy_socket(self.name), OP_RELEASE, self.name)
+            except SingularityError:
+                pass
+        raise SingularityError(f"checkpoint failed: the job died during it (exit {self.exit_code}; {error}); "
+                               f"{self._intact_text(intact)}"
+                               + (f": singularity restore {intact[0]}" if intact else ""))
 
     def restore(self, image: Path, device: str, progress: Progress) -> dict[str, Any]:
         if self.app_pid:

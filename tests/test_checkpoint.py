@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -22,11 +23,13 @@ JOB = "ckpt_job.py"
 STEPS, PAUSE = 60, "0.05"
 
 
-def _env(rundir: Path) -> dict[str, str]:
+def _env(rundir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(extra or {})
     env["SINGULARITY_RUNTIME_DIR"] = str(rundir)
     env["SINGULARITY_SIM_DEVICES"] = "2"
-    env["PYTHONPATH"] = str(PROGRAMS)
+    # The programs' helpers; and what the caller put on the path stays there (a worktree's package).
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROGRAMS), os.environ.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("LD_PRELOAD", None)
     return env
@@ -43,22 +46,26 @@ def cli(rundir: Path, *args: str, check: bool = True, timeout: float = 120) -> s
 class Job:
     """`singularity run --job NAME -- python ckpt_job.py`, output to a file."""
 
-    def __init__(self, rundir: Path, name: str, steps: int = STEPS, pause: str = PAUSE):
+    def __init__(self, rundir: Path, name: str, steps: int = STEPS, pause: str = PAUSE,
+                 env: dict[str, str] | None = None, args: tuple[str, ...] = ()):
         self.rundir, self.name = rundir, name
         self.out_path = rundir / f"{name}.out"
         self.err_path = rundir / f"{name}.err"
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-P", "-m", "singularity_proxy", "run", "--job", name, "--",
-                 sys.executable, str(PROGRAMS / JOB), str(steps), pause],
-                env=_env(rundir), stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=PROGRAMS)
+                 sys.executable, str(PROGRAMS / JOB), str(steps), pause, *args],
+                env=_env(rundir, env), stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=PROGRAMS)
+
+    def steps(self) -> int:
+        return sum(ln.startswith("step ") for ln in self.lines())
 
     def lines(self) -> list[str]:
         return self.out_path.read_text().splitlines()
 
     def wait_for_steps(self, n: int, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
-        while sum(ln.startswith("step ") for ln in self.lines()) < n:
+        while self.steps() < n:
             assert self.proc.poll() is None, f"job ended early:\n{self.err_path.read_text()}"
             assert time.monotonic() < deadline, "the job made no progress"
             time.sleep(0.05)
@@ -107,6 +114,17 @@ def test_same_output_after_checkpoints_migrations_and_restores(rundir, uninterru
             # Only a job that ended meanwhile may refuse (on a slow machine it can outrun the test).
             assert "exited" in r.stderr or "not running" in r.stderr, r.stderr
             break
+    assert job.finish() == uninterrupted
+
+
+def test_an_executable_updated_in_place_is_refused_and_the_job_goes_on(rundir, uninterrupted):
+    # cuGraphExec*SetParams changes what an executable runs without a graph to read it back from:
+    # not in images yet, so the checkpoint refuses (naming why) rather than restore something else.
+    job = Job(rundir, "execupd", args=("--update-exec",))
+    job.wait_for_steps(2)
+    r = cli(rundir, "checkpoint", job.name, str(rundir / "image"), check=False)
+    assert r.returncode != 0 and "updated after instantiation" in r.stderr, r.stderr
+    assert "the job goes on" in r.stderr, r.stderr
     assert job.finish() == uninterrupted
 
 
@@ -240,3 +258,150 @@ def test_proxy_killed_during_a_checkpoint_the_previous_one_restores(rundir):
     assert image_dir.verify(image)["checkpoint"] == first["checkpoint"]
     new = json.loads((rundir / "jobs" / "big.json").read_text())
     os.kill(new["supervisor_pid"], 15)  # stops the restored job too
+
+
+# --- faults during a checkpoint: CRIU or the app killed ------------------------------------------
+
+class CriuFault:
+    """tests/programs/criu_fault/criu in the job's environment ($SINGULARITY_CRIU): the next dump
+    gets the fault `arm` names; every other CRIU run is the real one."""
+
+    def __init__(self, tmp: Path):
+        from singularity_proxy.criu import Criu
+
+        here = PROGRAMS / "criu_fault"
+        preload = tmp / "kill_on_pages.so"
+        subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(preload), str(here / "kill_on_pages.c"), "-ldl"],
+                       check=True)
+        self.file = tmp / "criu-fault"
+        real = Criu.find().path
+        self.env = {"SINGULARITY_CRIU": str(here / "criu"), "SING_FAULT_REAL": real,
+                    "SING_FAULT_FILE": str(self.file), "SING_FAULT_PRELOAD": str(preload)}
+
+    def arm(self, stage: str, target: str) -> None:
+        self.file.write_text(f"{stage} {target}\n")
+
+    def fired(self) -> bool:
+        return not self.file.exists()
+
+
+@pytest.fixture
+def criu_fault(tmp_path: Path) -> CriuFault:
+    return CriuFault(tmp_path)
+
+
+def _consistent(lines: list[str], uninterrupted: list[str]) -> list[int]:
+    """The step numbers of `lines`, once every line is checked against the uninterrupted run's line of
+    the same step (a job rewound to an earlier checkpoint prints some steps again, identically)."""
+    steps = []
+    for ln in lines:
+        if ln.startswith("step "):
+            k = int(ln.split()[1])
+            assert ln == uninterrupted[k], f"step {k} differs from the uninterrupted run: {ln!r}"
+            steps.append(k)
+    assert lines[-1] == "done" and steps[-1] == len(uninterrupted) - 2, lines[-3:]
+    return steps
+
+
+def _previous_is_committed(image: Path, first: dict) -> None:
+    from singularity_proxy import image_dir
+
+    assert image_dir.verify(image)["checkpoint"] == first["checkpoint"]
+    assert [p.name for p in image.glob("ckpt-*")] != [], "the committed checkpoint's directory is gone"
+
+
+@pytest.mark.parametrize("stage", ["pages", "post-dump"])
+def test_criu_killed_during_a_dump_the_job_goes_on_and_the_previous_image_restores(rundir, uninterrupted,
+                                                                                    criu_fault, stage):
+    job = Job(rundir, f"criu-{stage}", env=criu_fault.env)
+    job.wait_for_steps(3)
+    image = rundir / "image"
+    first = json.loads(cli(rundir, "checkpoint", "--leave-running", "--json", job.name, str(image)).stdout)
+    criu_fault.arm(stage, "criu")
+    r = cli(rundir, "checkpoint", job.name, str(image), check=False)
+    assert criu_fault.fired(), "the dump never reached the fault"
+    assert r.returncode != 0, r.stdout
+    assert "criu dump was killed by SIGKILL" in r.stderr and "the job goes on" in r.stderr, r.stderr
+    assert first["checkpoint"] in r.stderr, r.stderr  # names the checkpoint that is still good
+    _previous_is_committed(image, first)
+    # CRIU let the app go when it died: it reattached and makes progress.
+    ps = json.loads(cli(rundir, "ps", "--json").stdout)
+    assert any(j["name"] == job.name and j["state"] == "running" for j in ps), ps
+    job.wait_for_steps(job.steps() + 2)
+    # The previous image still restores: stop the job (a good image elsewhere), restore the old one.
+    cli(rundir, "checkpoint", job.name, str(rundir / "later"))
+    cli(rundir, "restore", str(image))
+    steps = _consistent(job.finish(), uninterrupted)
+    assert any(b <= a for a, b in zip(steps, steps[1:])), "the job was not rewound to the previous checkpoint"
+
+
+def _restore_without_supervisor(rundir: Path, image: Path, name: str) -> list[str]:
+    """`singularity restore` of a job whose supervisor is gone; its output, once the job ends."""
+    log = rundir / f"{name}.restored.out"
+    with open(log, "w") as f:
+        r = subprocess.run([sys.executable, "-P", "-m", "singularity_proxy", "restore", str(image)],
+                           env=_env(rundir), stdout=f, stderr=subprocess.STDOUT, timeout=120, cwd=PROGRAMS)
+    assert r.returncode == 0, log.read_text()
+    record = json.loads((rundir / "jobs" / f"{name}.json").read_text())
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            os.kill(record["supervisor_pid"], 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "the restored job did not finish"
+        time.sleep(0.1)
+    return log.read_text().splitlines()
+
+
+@pytest.mark.parametrize("when", ["device", "pages"])
+def test_app_killed_during_a_checkpoint_fails_it_and_the_previous_image_restores(rundir, uninterrupted,
+                                                                                 criu_fault, when):
+    job = Job(rundir, f"app-{when}", env=criu_fault.env)
+    job.wait_for_steps(3)
+    image = rundir / "image"
+    first = json.loads(cli(rundir, "checkpoint", "--leave-running", "--json", job.name, str(image)).stdout)
+    record = json.loads((rundir / "jobs" / f"{job.name}.json").read_text())
+    if when == "device":
+        # The proxy is held (SIGSTOP) before the request reaches it and the app is killed while the
+        # request waits: the device phase meets a dead app, whichever of the two events it sees first.
+        os.kill(record["proxy_pid"], signal.SIGSTOP)
+        ck = subprocess.Popen([sys.executable, "-P", "-m", "singularity_proxy", "checkpoint", job.name, str(image)],
+                              env=_env(rundir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=PROGRAMS)
+        try:
+            deadline = time.monotonic() + 60
+            while json.loads((rundir / "jobs" / f"{job.name}.json").read_text())["state"] != "checkpointing":
+                assert ck.poll() is None and time.monotonic() < deadline, "the checkpoint never started"
+                time.sleep(0.01)
+            os.kill(record["app_pid"], signal.SIGKILL)
+        finally:
+            os.kill(record["proxy_pid"], signal.SIGCONT)
+        out, err = ck.communicate(timeout=120)
+        r = subprocess.CompletedProcess(ck.args, ck.returncode, out, err)
+    else:
+        criu_fault.arm(when, "app")
+        r = cli(rundir, "checkpoint", job.name, str(image), check=False)
+        assert criu_fault.fired(), "the dump never reached the fault"
+    assert r.returncode != 0, r.stdout
+    assert "the job died during it" in r.stderr and first["checkpoint"] in r.stderr, r.stderr
+    _previous_is_committed(image, first)
+    # The job ended as its app did; nothing of it is left running.
+    assert job.proc.wait(timeout=60) == 128 + signal.SIGKILL
+    assert not any(Path("/proc", str(p)).exists() for p in (record["app_pid"], record["proxy_pid"]))
+    lines = job.lines() + _restore_without_supervisor(rundir, image, job.name)
+    steps = _consistent([ln for ln in lines if ln.startswith(("step ", "done"))], uninterrupted)
+    assert steps[0] == 0
+
+
+def test_app_killed_after_criu_wrote_its_image_the_checkpoint_stands(rundir, uninterrupted, criu_fault):
+    # Killed when CRIU's image is complete (post-dump): a stopping checkpoint was going to end the
+    # app there anyway, so the checkpoint succeeds and the job goes on from it exactly.
+    job = Job(rundir, "app-late", env=criu_fault.env)
+    job.wait_for_steps(3)
+    image = rundir / "image"
+    criu_fault.arm("post-dump", "app")
+    cli(rundir, "checkpoint", job.name, str(image))
+    assert criu_fault.fired()
+    cli(rundir, "restore", str(image), "--device", "sim:1")
+    assert job.finish() == uninterrupted

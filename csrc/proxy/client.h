@@ -19,6 +19,7 @@
 #include "handles.h"
 #include "hostfn.h"
 #include "graph_memory.h"
+#include "graph_records.h"
 #include "user_objects.h"
 #include "wire/codec.h"
 #include "wire/layout.h"
@@ -280,6 +281,8 @@ class Client {
   GraphMemoryState graph_memory;
   // Emulated user objects: user_objects.h.
   UserObjectState user_objects;
+  // What a checkpoint needs to instantiate the app's executables again: graph_image.h.
+  GraphRecords graph_records;
 
  private:
   uint32_t id_;

@@ -78,6 +78,7 @@ CUresult cuGraphInstantiateWithFlags(Call& c) {
   if (out.present) {
     graph_mem_instantiated(c.client, g.real, out.real);
     user_objects_copied(c.client, g.real, out.real);
+    graph_exec_instantiated(c.client, g.real, out.real, flags.v);
   }
   encode_all(c, out, g, flags);
   return CUDA_SUCCESS;
@@ -105,6 +106,7 @@ CUresult instantiate_with_params(Call& c) {
   if (r == CUDA_SUCCESS) {
     graph_mem_instantiated(c.client, g, x);
     user_objects_copied(c.client, g, x);
+    graph_exec_instantiated(c.client, g, x, flags);
   }
   put_id(c, r == CUDA_SUCCESS ? x : nullptr);
   put_id(c, p.hErrNode_out);
@@ -128,6 +130,7 @@ CUresult cuGraphExecDestroy(Call& c) {
   if ((r = BACKEND(cuGraphExecDestroy)(x.real)) != CUDA_SUCCESS) return r;
   graph_mem_exec_gone(c.client, x.real);
   user_objects_dropped(c.client, x.real);
+  graph_exec_gone(c.client, reinterpret_cast<uint64_t>(x.app));
   forget(c.client, x.app);
   return CUDA_SUCCESS;
 }

@@ -36,6 +36,12 @@ CUresult dispatch(Call& call) {
   if (call.op < wire::kDriverOpCount) {
     if (!backend().fn[call.op]) return CUDA_ERROR_NOT_SUPPORTED;
     log_debug("client %u: %s", call.client.id(), wire::kDriverOpName[call.op]);
+    if (changes_graph_exec(call.op)) {
+      // Marked before the call, failed or not: a checkpoint then refuses
+      // rather than restore an executable that may differ (graph_image.h).
+      wire::Reader peek = call.in;
+      graph_exec_changed(call.client, peek.get<uint64_t>());
+    }
     return kHandlers[call.op](call);
   }
   switch (call.op) {

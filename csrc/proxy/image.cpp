@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "graph_image.h"
 #include "log.h"
 #include "pools.h"
 #include "translate.h"
@@ -114,11 +115,13 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
                      std::string& error) {
   // Objects whose recipe is not recorded yet cannot be recreated: refuse
   // rather than restore something different.
-  for (auto kind : {HandleKind::Graph, HandleKind::GraphExec, HandleKind::GraphNode, HandleKind::UserObject,
-                    HandleKind::LinkState, HandleKind::Array, HandleKind::MipArray, HandleKind::ExtMemory,
+  // (Graphs, executables and user objects: graph_image.h, which refuses what
+  // it cannot record.)
+  for (auto kind : {HandleKind::LinkState, HandleKind::Array, HandleKind::MipArray, HandleKind::ExtMemory,
                     HandleKind::ExtSemaphore, HandleKind::GreenCtx}) {
     if (!c.handles.live(kind).empty()) {
-      error = "the job holds CUDA graphs or other objects that cannot be checkpointed yet";
+      error = "the job holds link states, CUDA arrays, external memory or green contexts, which cannot be "
+              "checkpointed yet";
       return CUDA_ERROR_NOT_SUPPORTED;
     }
   }
@@ -131,7 +134,6 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
   m["va_size"] = c.va_size();
   m["host_base"] = c.host_base();
   m["host_size"] = c.host_size();
-  m["issued"] = c.handles.issued();
 
   // Contexts: primary ones by device, created ones with their flags.
   json ctxs = json::array();
@@ -272,7 +274,10 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
     m["current_pool"] = c.current_pool;
     m["pool_of_alloc"] = c.pool_of_alloc;
   }
-  BACKEND(cuCtxPopCurrent_v2)(nullptr);
+  if (ok && !save_graph_objects(c, &m, error)) return CUDA_ERROR_NOT_SUPPORTED;
+  // Last: reading graphs back can issue ids (nodes the app never asked about).
+  m["issued"] = c.handles.issued();
+  // (`any` pops its context; an explicit pop here popped it twice.)
   if (!ok) return CUDA_ERROR_UNKNOWN;
   if (!store.sync(error)) return CUDA_ERROR_UNKNOWN;
   *stats = store.stats();
@@ -521,10 +526,12 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
       c->handles.restore(p.at("vid"), next_pool++);
       c->pools[p.at("vid")] = pool;
     }
+    // Graphs and executables after everything their nodes name (functions,
+    // events, memory).
+    if (!load_graph_objects(*c, m, error)) return nullptr;
     c->current_pool = m.at("current_pool").get<std::map<int, uint64_t>>();
     c->pool_of_alloc = m.at("pool_of_alloc").get<std::map<uint64_t, uint64_t>>();
     c->handles.continue_from(m.at("issued"));
-    BACKEND(cuCtxPopCurrent_v2)(nullptr);
     c->set_detached();
     c->reattachable.store(true);
     return c;

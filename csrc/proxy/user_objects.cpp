@@ -45,6 +45,12 @@ CUresult user_object_create(Client& c, uint64_t fn, uint64_t ptr, unsigned refs,
   return CUDA_SUCCESS;
 }
 
+void user_object_restore(Client& c, uint64_t vid, uint64_t fn, uint64_t ptr, uint64_t refs) {
+  std::lock_guard<std::mutex> lock(c.user_objects.mu);
+  c.handles.restore(vid, g_next_object.fetch_add(1));
+  c.user_objects.objects[vid] = {fn, ptr, refs};
+}
+
 CUresult user_object_retain(Client& c, uint64_t vid, unsigned count) {
   std::lock_guard<std::mutex> lock(c.user_objects.mu);
   auto it = c.user_objects.objects.find(vid);

@@ -37,5 +37,7 @@ CUresult graph_release_user_object(Client& c, CUgraph g, uint64_t vid, unsigned 
 // or drops all of its own (destroyed).
 void user_objects_copied(Client& c, const void* from, const void* to);
 void user_objects_dropped(Client& c, const void* holder);
+// A user object of a checkpoint image, under its id (graph_image.h).
+void user_object_restore(Client& c, uint64_t vid, uint64_t fn, uint64_t ptr, uint64_t refs);
 
 }  // namespace sing::proxy

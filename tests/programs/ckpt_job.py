@@ -1,11 +1,15 @@
 """A job to checkpoint, restore and migrate (tests/test_checkpoint.py): every kind of device state
 the proxy records is live while it runs — a module and its kernel, two streams ordered by an
 event, cuMemAlloc memory, a stream-ordered pool allocation, a VMM allocation mapped by the app,
-pinned (mapped) host memory a kernel writes — and every step prints a digest of all of it, so a
+pinned (mapped) host memory a kernel writes, a CUDA graph (kernel, memcpy and memset nodes) instantiated
+once and launched every step, whose graph was changed after instantiation — and every step prints a digest of all of it, so a
 run that was checkpointed, restored or migrated any number of times prints exactly the lines of
 an uninterrupted one.
 
-    ckpt_job.py STEPS [PAUSE_S]
+    ckpt_job.py STEPS [PAUSE_S] [--update-exec]
+
+--update-exec: the executable is also updated in place (same parameters, so the same output),
+which checkpoint images do not record yet: a checkpoint must refuse.
 """
 import sys
 import time
@@ -25,12 +29,17 @@ extern "C" __global__ void mix(unsigned* a, const unsigned* b, unsigned* host, i
     if (i < 256) host[i] = v;  // mapped host memory, written by the device
   }
 }
+extern "C" __global__ void bump(unsigned* g, const unsigned* a, int n, unsigned k) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) g[i] = g[i] * 31u + a[i] + k;
+}
 """
 steps = int(sys.argv[1])
 pause = float(sys.argv[2]) if len(sys.argv) > 2 else 0.05
 dev, ctx = init()
 mod = load_module(nvrtc_compile(SOURCE))
 mix = check(cu.cuModuleGetFunction(mod, b"mix"))
+bump = check(cu.cuModuleGetFunction(mod, b"bump"))
 N = 1 << 16
 s1 = check(cu.cuStreamCreate(cu.CUstream_flags.CU_STREAM_NON_BLOCKING))
 s2 = check(cu.cuStreamCreate(cu.CUstream_flags.CU_STREAM_NON_BLOCKING))
@@ -62,6 +71,38 @@ check(cu.cuMemsetD32Async(b, 7, N, s2))
 check(cu.cuEventRecord(ev, s2))
 check(cu.cuStreamWaitEvent(s1, ev, 0))
 
+# The graph: memset(tail) ; bump(g, a, k=3) -> memcpy(g -> gcopy).  Launched every step on s1.
+G_N = 4096
+g_buf, g_copy, g_tail = (check(cu.cuMemAlloc(4 * G_N)) for _ in range(3))
+check(cu.cuMemsetD32(g_buf, 1, G_N))
+graph = check(cu.cuGraphCreate(0))
+bump_args = [np.array([int(g_buf)], np.uint64), np.array([int(a)], np.uint64), np.array([G_N], np.int32),
+             np.array([3], np.uint32)]
+bump_ptrs = np.array([x.ctypes.data for x in bump_args], np.uint64)
+kp = cu.CUDA_KERNEL_NODE_PARAMS()
+kp.func = bump
+kp.gridDimX, kp.gridDimY, kp.gridDimZ = G_N // 256, 1, 1
+kp.blockDimX, kp.blockDimY, kp.blockDimZ = 256, 1, 1
+kp.sharedMemBytes = 0
+kp.kernelParams = bump_ptrs.ctypes.data
+k_node = check(cu.cuGraphAddKernelNode(graph, None, 0, kp))
+cp = cu.CUDA_MEMCPY3D()
+cp.srcMemoryType = cp.dstMemoryType = cu.CUmemorytype.CU_MEMORYTYPE_DEVICE
+cp.srcDevice, cp.dstDevice = g_buf, g_copy
+cp.WidthInBytes, cp.Height, cp.Depth = 4 * G_N, 1, 1
+check(cu.cuGraphAddMemcpyNode(graph, [k_node], 1, cp, ctx))
+ms = cu.CUDA_MEMSET_NODE_PARAMS()
+ms.dst, ms.value, ms.elementSize, ms.width, ms.height, ms.pitch = g_tail, 0x5EED, 4, G_N, 1, 0
+check(cu.cuGraphAddMemsetNode(graph, None, 0, ms, ctx))
+graph_exec = check(cu.cuGraphInstantiate(graph, 0))
+if "--update-exec" in sys.argv:
+    check(cu.cuGraphExecKernelNodeSetParams(graph_exec, k_node, kp))
+# The graph changes after instantiation; the executable keeps k=3 (a restore must not take the graph's k=7).
+bump_args[3][0] = 7
+check(cu.cuGraphKernelNodeSetParams(k_node, kp))
+g_out = np.empty(G_N, np.uint32)
+tail_out = np.empty(G_N, np.uint32)
+
 out = np.empty(N, np.uint32)
 vmm_out = np.empty(N, np.uint32)
 for k in range(steps):
@@ -75,9 +116,12 @@ for k in range(steps):
     check(cu.cuMemcpyDtoDAsync(b, va, 4 * N, s2))          # and b follows it, on the other stream
     check(cu.cuEventRecord(ev, s2))
     check(cu.cuStreamWaitEvent(s1, ev, 0))
+    check(cu.cuGraphLaunch(graph_exec, s1))                 # reads a, after this step's mix
     check(cu.cuMemcpyDtoHAsync(out, b, 4 * N, s1))
     check(cu.cuStreamSynchronize(s1))
     check(cu.cuMemcpyDtoH(vmm_out, va, 4 * N))
-    print(f"step {k} {digest(out, vmm_out, host_view.copy())}", flush=True)
+    check(cu.cuMemcpyDtoH(g_out, g_copy, 4 * G_N))
+    check(cu.cuMemcpyDtoH(tail_out, g_tail, 4 * G_N))
+    print(f"step {k} {digest(out, vmm_out, host_view.copy(), g_out, tail_out)}", flush=True)
     time.sleep(pause)
 print("done", flush=True)
