@@ -24,11 +24,11 @@
 namespace sing::shim {
 thread_local bool t_in_host_function = false;
 
-// Packs kernelParams (or the `extra` buffer) with the function's layout and
-// checks what a driver checks at launch time.  Returns the error the real
-// driver would return synchronously.
-CUresult pack_kernel_params(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared, void** params,
-                 void** extra, std::vector<uint8_t>* buf, bool* has_params) {
+// Checks what a driver checks at launch time, kernelParams (or the `extra`
+// buffer) against the function's layout included.  Returns the error the
+// real driver would return synchronously.
+CUresult check_kernel_params(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared,
+                             void** params, void** extra, FunctionInfo** out, const void** packed) {
   if (!g_initialized.load(std::memory_order_acquire)) return CUDA_ERROR_NOT_INITIALIZED;
   if (!f) return CUDA_ERROR_INVALID_HANDLE;
   CUresult err;
@@ -42,13 +42,11 @@ CUresult pack_kernel_params(CUfunction f, const unsigned grid[3], const unsigned
   if (threads > info->max_threads) return CUDA_ERROR_INVALID_VALUE;
   if (shared > info->max_dynamic_shared.load(std::memory_order_relaxed)) return CUDA_ERROR_INVALID_VALUE;
   if (params && extra) return CUDA_ERROR_INVALID_VALUE;
-  *has_params = !info->params.empty();
-  buf->assign(info->param_bytes, 0);
+  *out = info;
+  *packed = nullptr;
   if (params) {
-    for (size_t i = 0; i < info->params.size(); ++i) {
+    for (size_t i = 0; i < info->params.size(); ++i)
       if (!params[i]) return CUDA_ERROR_INVALID_VALUE;
-      std::memcpy(buf->data() + info->params[i].first, params[i], info->params[i].second);
-    }
   } else if (extra) {
     const void* p = nullptr;
     size_t size = SIZE_MAX;
@@ -58,10 +56,32 @@ CUresult pack_kernel_params(CUfunction f, const unsigned grid[3], const unsigned
       else return CUDA_ERROR_INVALID_VALUE;
     }
     if (!p || size != info->param_bytes) return CUDA_ERROR_INVALID_VALUE;
-    std::memcpy(buf->data(), p, info->param_bytes);
+    *packed = p;
   } else if (!info->params.empty()) {
     return CUDA_ERROR_INVALID_VALUE;
   }
+  return CUDA_SUCCESS;
+}
+
+void write_kernel_params(const FunctionInfo& info, void** params, const void* packed, uint8_t* out) {
+  if (packed) {
+    std::memcpy(out, packed, info.param_bytes);
+    return;
+  }
+  std::memset(out, 0, info.param_bytes);
+  if (params)
+    for (const auto& [offset, size] : info.params) std::memcpy(out + offset, *params++, size);
+}
+
+CUresult pack_kernel_params(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared, void** params,
+                            void** extra, std::vector<uint8_t>* buf, bool* has_params) {
+  FunctionInfo* info = nullptr;
+  const void* packed = nullptr;
+  CUresult r = check_kernel_params(f, grid, block, shared, params, extra, &info, &packed);
+  if (r != CUDA_SUCCESS) return r;
+  *has_params = !info->params.empty();
+  buf->resize(info->param_bytes);
+  write_kernel_params(*info, params, packed, buf->data());
   return CUDA_SUCCESS;
 }
 
@@ -73,37 +93,60 @@ using namespace sing::wire;
 
 namespace {
 
+// The hot path of every app: everything is checked first (an error must come
+// at the call and publish nothing), then the record is written straight into
+// the ring, parameters included, with no buffer or size pass in between.
+// The layout is what wire::Writer would produce (each part padded to 8 bytes
+// with zeros): the proxy reads it with wire::Reader.
 CUresult send_launch(uint16_t op, CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared,
                      CUstream stream, const CUlaunchAttribute* attrs, unsigned num_attrs, void** params,
                      void** extra) {
-  std::vector<uint8_t> buf;
-  bool has_params = false;
-  CUresult r = pack_kernel_params(f, grid, block, shared, params, extra, &buf, &has_params);
+  FunctionInfo* info = nullptr;
+  const void* packed = nullptr;
+  CUresult r = check_kernel_params(f, grid, block, shared, params, extra, &info, &packed);
   if (r != CUDA_SUCCESS) return r;
   if (num_attrs > 32 || (num_attrs && !attrs)) return CUDA_ERROR_INVALID_VALUE;
   if ((r = check_handle(stream)) != CUDA_SUCCESS) return r;
-  if (Channel* ch = call_channel(op, &r); !ch) return r;
-  else if (lacks_context(ch, stream)) return CUDA_ERROR_INVALID_CONTEXT;
-  LaunchRequest req{};
-  req.function = reinterpret_cast<uint64_t>(f);
-  std::memcpy(req.grid, grid, sizeof(req.grid));
-  std::memcpy(req.block, block, sizeof(req.block));
-  req.shared_bytes = shared;
-  req.param_bytes = uint32_t(buf.size());
-  req.stream = reinterpret_cast<uint64_t>(stream);
-  req.num_attrs = num_attrs;
-  req.has_params = has_params;
-  auto fill = [&](Writer& w) {
-    w.put(req);
-    for (unsigned i = 0; i < num_attrs; ++i) w.put(attrs[i]);
-    if (has_params) w.put(buf.data(), uint32_t(buf.size()));
-  };
   // Whether a cooperative grid fits the device is the driver's to say, at
   // the call: those launches wait for the answer; the rest are fire-and-forget.
   bool cooperative = op == kOp_cuLaunchCooperativeKernel || op == kOp_cuLaunchCooperativeKernel_ptsz;
   for (unsigned i = 0; i < num_attrs; ++i)
     cooperative |= attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE && attrs[i].value.cooperative;
-  return cooperative ? sync_call(op, fill).result : async_call(op, fill);
+  const bool has_params = !info->params.empty();
+  constexpr uint32_t kAttrBytes = align8(sizeof(CUlaunchAttribute));
+  static_assert(sizeof(LaunchRequest) % 8 == 0);
+  const uint64_t size = sizeof(LaunchRequest) + uint64_t(num_attrs) * kAttrBytes +
+                        (has_params ? align8(info->param_bytes) : 0);
+  if (size > kMaxRecordBytes) return CUDA_ERROR_INVALID_VALUE;
+  LaunchRequest req{};
+  req.function = reinterpret_cast<uint64_t>(f);
+  std::memcpy(req.grid, grid, sizeof(req.grid));
+  std::memcpy(req.block, block, sizeof(req.block));
+  req.shared_bytes = shared;
+  req.param_bytes = info->param_bytes;
+  req.stream = reinterpret_cast<uint64_t>(stream);
+  req.num_attrs = num_attrs;
+  req.has_params = has_params;
+  return with_restart([&]() -> CUresult {
+    CUresult err;
+    Channel* ch = call_channel(op, &err);
+    if (!ch) return err;
+    if (lacks_context(ch, stream)) return CUDA_ERROR_INVALID_CONTEXT;
+    uint8_t* p = ch->begin(op, uint32_t(size), cooperative);
+    if (!p) return ch->failure();
+    std::memcpy(p, &req, sizeof(req));
+    p += sizeof(req);
+    for (unsigned i = 0; i < num_attrs; ++i, p += kAttrBytes) {
+      std::memcpy(p, &attrs[i], sizeof(CUlaunchAttribute));
+      std::memset(p + sizeof(CUlaunchAttribute), 0, kAttrBytes - sizeof(CUlaunchAttribute));
+    }
+    if (has_params) {
+      write_kernel_params(*info, params, packed, p);
+      std::memset(p + info->param_bytes, 0, align8(info->param_bytes) - info->param_bytes);
+    }
+    ch->publish();
+    return cooperative ? ch->wait() : CUDA_SUCCESS;
+  });
 }
 
 template <uint16_t Op>

@@ -14,7 +14,7 @@
 
 using namespace sing::wire;
 
-TEST(WireLayout, VersionIsPinned) { EXPECT_EQ(kVersion, 1u); }
+TEST(WireLayout, VersionIsPinned) { EXPECT_EQ(kVersion, 2u); }
 
 TEST(WireLayout, RecordHeader) {
   EXPECT_EQ(sizeof(RecordHeader), 16u);
@@ -28,12 +28,13 @@ TEST(WireLayout, ChannelFieldsOnSeparateLines) {
   EXPECT_EQ(offsetof(Channel, tail), 0u);
   EXPECT_EQ(offsetof(Channel, state), 8u);
   EXPECT_EQ(offsetof(Channel, head), 64u);
-  EXPECT_EQ(offsetof(Channel, doorbell), 128u);
-  EXPECT_EQ(offsetof(Channel, done_seq), 192u);
-  EXPECT_EQ(offsetof(Channel, result), 200u);
-  EXPECT_EQ(offsetof(Channel, stage_released), 256u);
-  EXPECT_EQ(offsetof(Channel, stage_acked), 320u);
-  EXPECT_EQ(offsetof(Channel, response), 384u);
+  EXPECT_EQ(offsetof(Channel, worker_sleeping), 128u);
+  EXPECT_EQ(offsetof(Channel, doorbell), 192u);
+  EXPECT_EQ(offsetof(Channel, done_seq), 256u);
+  EXPECT_EQ(offsetof(Channel, result), 264u);
+  EXPECT_EQ(offsetof(Channel, stage_released), 320u);
+  EXPECT_EQ(offsetof(Channel, stage_acked), 384u);
+  EXPECT_EQ(offsetof(Channel, response), 448u);
   EXPECT_EQ(offsetof(Channel, ring), 266240u);
   EXPECT_EQ(offsetof(Channel, stage), 266240u + kRingBytes);
   EXPECT_EQ(sizeof(Channel), 266240u + kRingBytes + kStageSlots * kStageSlotBytes);

@@ -11,7 +11,7 @@
 namespace sing::wire {
 
 inline constexpr uint64_t kMagic = 0x58524f50474e4953ull;  // "SINGPROX"
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;  // 2: worker_sleeping on a line of its own
 
 inline constexpr uint32_t kMaxChannels = 64;             // app threads that call CUDA at once
 inline constexpr uint32_t kRingBytes = 1u << 20;         // request ring per channel
@@ -48,8 +48,12 @@ struct alignas(4096) Channel {
   std::atomic<uint32_t> state;                     // ChannelState
   uint32_t owner_tid;
   // -- written by the proxy --
-  alignas(64) std::atomic<uint64_t> head;          // bytes consumed from the ring
-  std::atomic<uint32_t> worker_sleeping;           // the proxy worker may be in futex_wait(doorbell)
+  alignas(64) std::atomic<uint64_t> head;          // bytes consumed from the ring (after every record)
+  // The proxy worker may be in futex_wait(doorbell).  Read by the app on
+  // every publish, written only when the worker goes to sleep or wakes: on a
+  // line of its own, so that the read hits the app's cache instead of
+  // missing on the line `head` dirties with every record.
+  alignas(64) std::atomic<uint32_t> worker_sleeping;
   // -- the proxy sleeps on this; the app bumps it to wake it --
   alignas(64) std::atomic<uint32_t> doorbell;
   // -- response to the last sync record (written by the proxy) --
