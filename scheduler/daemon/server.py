@@ -21,6 +21,8 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from singularity_proxy.launch_spec import Command, Cwd, Env
+
 from .fleet import Fleet
 from .hosts import HostApi, HostError
 from .store import JobRecord, NameTakenError, NewJob, NotLeaderError, Store, StoreError
@@ -41,37 +43,16 @@ def _valid_name(v: str) -> str:
 class SubmitBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    command: list[str] = Field(min_length=1)
+    command: Command
     tier: Literal["premium", "standard", "basic"] = "standard"
     devices: int = Field(default=1, ge=1, le=4096)
     min_devices: int | None = Field(default=None, ge=1)
-    env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = None
+    env: Env = Field(default_factory=dict)
+    cwd: Cwd = None
     name: str | None = None
 
-    @field_validator("command")
-    @classmethod
-    def _command(cls, v: list[str]) -> list[str]:
-        if not v[0].strip():
-            raise ValueError("the program (first word of the command) is empty")
-        if any("\0" in a for a in v):
-            raise ValueError("command arguments cannot contain NUL")
-        return v
 
-    @field_validator("env")
-    @classmethod
-    def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        for k, val in v.items():
-            if not k or "=" in k or "\0" in k or "\0" in val:
-                raise ValueError(f"bad environment variable name {k!r}")
-        return v
 
-    @field_validator("cwd")
-    @classmethod
-    def _cwd(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("/"):
-            raise ValueError("cwd must be an absolute path")
-        return v
 
     @field_validator("name")
     @classmethod

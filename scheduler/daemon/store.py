@@ -87,6 +87,12 @@ class JobRecord:
     finished_at: float | None = None
     cancel_requested: bool = False
 
+    @classmethod
+    def submitted(cls, job: NewJob, *, job_id: int, name: str, now: float) -> JobRecord:
+        """The record of a submission, as every store writes it."""
+        return cls(id=job_id, name=name, command=list(job.command), tier=job.tier, devices=job.devices,
+                   min_devices=job.min_devices or job.devices, env=dict(job.env), cwd=job.cwd, submitted_at=now)
+
     @property
     def terminal(self) -> bool:
         return self.state in TERMINAL

@@ -137,17 +137,7 @@ class EtcdStore(Store):
                 raw, rev = self._get(self.k("next_job_id"))
                 jid = int(raw) if raw else 1
                 name = job.name or f"j{jid}"
-                rec = JobRecord(
-                    id=jid,
-                    name=name,
-                    command=list(job.command),
-                    tier=job.tier,
-                    devices=job.devices,
-                    min_devices=job.min_devices or job.devices,
-                    env=dict(job.env),
-                    cwd=job.cwd,
-                    submitted_at=now,
-                )
+                rec = JobRecord.submitted(job, job_id=jid, name=name, now=now)
                 ok = self._txn(
                     [self._unchanged(self.k("next_job_id"), rev), self._absent(self.k("names", name))],
                     {

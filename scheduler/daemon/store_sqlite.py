@@ -101,17 +101,7 @@ class SqliteStore(Store):
             name = job.name or f"j{jid}"
             if job.name is None and db.execute("SELECT 1 FROM jobs WHERE name = ?", (name,)).fetchone():
                 raise NameTakenError(f"the default name {name!r} was taken by a user; give --name")
-            rec = JobRecord(
-                id=jid,
-                name=name,
-                command=list(job.command),
-                tier=job.tier,
-                devices=job.devices,
-                min_devices=job.min_devices or job.devices,
-                env=dict(job.env),
-                cwd=job.cwd,
-                submitted_at=now,
-            )
+            rec = JobRecord.submitted(job, job_id=jid, name=name, now=now)
             db.execute("UPDATE jobs SET name = ?, record = ? WHERE id = ?", (name, dumps(rec.to_json()), jid))
             return rec
 

@@ -48,7 +48,24 @@ class _Complaints:
         self.last = None
 
 
-class SchedulerHeartbeat:
+class _Periodic:
+    """A role that does `step(now)` whenever `next_at` comes, until told to stop."""
+
+    next_at: float
+
+    async def step(self, now: float) -> bool | None:
+        raise NotImplementedError
+
+    async def loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.step(time.time())
+            try:
+                await asyncio.wait_for(stop.wait(), max(0.05, self.next_at - time.time()))
+            except asyncio.TimeoutError:
+                pass
+
+
+class SchedulerHeartbeat(_Periodic):
     def __init__(self, *, host: str, urls: list[str], payload: Callable[[], dict[str, Any]],
                  token: bytes | None, metrics: Metrics, period_s: float = PERIOD_S, timeout_s: float = 2.0):
         if not urls:
@@ -108,14 +125,6 @@ class SchedulerHeartbeat:
             self._complaints.failed(f"heartbeat to {url}: {r.status_code} {r.text[:200]}")
         return False
 
-    async def loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await self.step(time.time())
-            try:
-                await asyncio.wait_for(stop.wait(), max(0.05, self.next_at - time.time()))
-            except asyncio.TimeoutError:
-                pass
-
     async def close(self) -> None:
         await self.client.aclose()
 
@@ -128,7 +137,7 @@ def _leader(r: httpx.Response) -> str | None:
     return leader.rstrip("/") if isinstance(leader, str) and leader.startswith(("http://", "https://")) else None
 
 
-class EtcdLease:
+class EtcdLease(_Periodic):
     def __init__(self, *, host: str, endpoints: list[str], value: Callable[[], dict[str, Any]], metrics: Metrics,
                  period_s: float = PERIOD_S, ttl_s: int = LEASE_TTL_S, timeout_s: float = 2.0):
         import etcd3gw
@@ -179,14 +188,6 @@ class EtcdLease:
         self._complaints.ok(f"etcd lease of {self.key} is kept again")
         self.metrics.heartbeat(ok=True)
         return True
-
-    async def loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await self.step(time.time())
-            try:
-                await asyncio.wait_for(stop.wait(), max(0.05, self.next_at - time.time()))
-            except asyncio.TimeoutError:
-                pass
 
     async def close(self) -> None:
         """A clean exit: the key goes now rather than when the lease runs out."""

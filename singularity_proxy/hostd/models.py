@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from singularity_proxy.errors import SingularityError
 from singularity_proxy.hostd.errors import BadRequest
 from singularity_proxy.jobs import valid_name
+from singularity_proxy.launch_spec import Command, Cwd, Env
 
 # Rank r of job NAME is the host-local job (supervisor) NAME.r<r> (docs/control-plane.md, Names).
 _RANK_NAME = re.compile(r"^(?P<job>.+)\.r(?P<rank>0|[1-9][0-9]{0,5})$")
@@ -50,9 +51,9 @@ class RankCreate(_Body):
 
     job: str
     rank: Annotated[int, Field(ge=0, le=MAX_RANK)]
-    command: Annotated[list[str], Field(min_length=1)]
-    env: dict[str, str] = {}
-    cwd: str | None = None
+    command: Command
+    env: Env = {}
+    cwd: Cwd = None
     device: str
     # None: the daemon's --checkpoint-interval; 0: no periodic checkpoints.
     checkpoint_interval: Interval | None = None
@@ -65,29 +66,8 @@ class RankCreate(_Body):
         except SingularityError as e:
             raise ValueError(str(e)) from None
 
-    @field_validator("command")
-    @classmethod
-    def _command(cls, v: list[str]) -> list[str]:
-        if not v[0]:
-            raise ValueError("the command's first word (the program) is empty")
-        if any("\0" in a for a in v):
-            raise ValueError("a command word contains a NUL byte")
-        return v
 
-    @field_validator("env")
-    @classmethod
-    def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        for k, val in v.items():
-            if not k or "=" in k or "\0" in k or "\0" in val:
-                raise ValueError(f"bad environment variable {k!r}")
-        return v
 
-    @field_validator("cwd")
-    @classmethod
-    def _cwd(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("/"):
-            raise ValueError(f"cwd must be an absolute path, not {v!r}")
-        return v
 
     @field_validator("checkpoint_interval")
     @classmethod
