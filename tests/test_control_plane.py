@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -184,6 +185,11 @@ def test_premium_job_preempts_basic_jobs_which_resume_elsewhere_without_lost_wor
         plane.wait_state(f"basic{i}", ("running",))
     wait_until(lambda: all(plane.steps_done(f"basic{i}") >= 3 for i in range(3)), "the basic jobs to make progress",
                timeout=240)
+    # Each host's metrics show its rank's proxy next to its app (memory and CPU).
+    for h in plane.hosts.values():
+        text = httpx.get(h.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).text
+        for family in ("proxy_rss_bytes", "proxy_cpu_seconds_total", "app_cpu_seconds_total"):
+            assert f"singproxy_rank_{family}{{rank=\"basic" in text, (family, text)
     # The fleet is full; a premium job must get a device by preempting one basic job (transparently).
     plane.submit("premium", "premium", premium_steps)
     plane.wait_state("premium", ("running", "succeeded"))
@@ -197,6 +203,10 @@ def test_premium_job_preempts_basic_jobs_which_resume_elsewhere_without_lost_wor
     assert plane.log("premium") == uninterrupted(premium_steps)
     for i in range(3):
         assert plane.log(f"basic{i}") == uninterrupted(basic_steps), f"basic{i}"
+    leader = plane.schedulers[0]
+    text = httpx.get(leader.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).text
+    assert 'singularity_jobs{state="succeeded"} 4.0' in text, text
+    assert float(re.search(r"^singularity_preemptions_total ([\d.]+)$", text, re.M).group(1)) >= 1, text
     preempted = [j for n, j in jobs.items() if n.startswith("basic") and len(j["hosts"]) > 1]
     assert preempted, f"no basic job ran on a second host: {jobs}"
     # It resumed elsewhere: the premium job still held its first device when another basic job finished.

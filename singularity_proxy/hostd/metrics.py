@@ -10,7 +10,7 @@ import os
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -31,6 +31,21 @@ def _rss_bytes(pid: int | None) -> int | None:
         return None
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process (/proc/PID/stat), None if it is gone."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _proxy_pid(name: str) -> int | None:
     from singularity_proxy import jobs
 
@@ -45,7 +60,7 @@ class _RankCollector(Collector):
         self._ranks = ranks
         self._states = states
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         ranks = list(self._ranks())
         by_state = GaugeMetricFamily("singproxy_ranks", "Ranks on this host by state", labels=["state"])
         for state in self._states:
@@ -57,19 +72,23 @@ class _RankCollector(Collector):
                                       "Resident memory of the rank's proxy process", labels=["rank"])
         app_rss = GaugeMetricFamily("singproxy_rank_app_rss_bytes",
                                     "Resident memory of the rank's app process", labels=["rank"])
+        # The proxy's cost in CPU next to the app's: what forwarding every driver call takes.
+        proxy_cpu = CounterMetricFamily("singproxy_rank_proxy_cpu_seconds",
+                                        "CPU time of the rank's current proxy process", labels=["rank"])
+        app_cpu = CounterMetricFamily("singproxy_rank_app_cpu_seconds",
+                                      "CPU time of the rank's app process (since its last restore)", labels=["rank"])
         for r in ranks:
             if r.checkpoints:
                 device.add_metric([r.name], r.device_state_bytes)
             if r.state == "running":
-                rss = _rss_bytes(_proxy_pid(r.name))
-                if rss is not None:
-                    proxy_rss.add_metric([r.name], rss)
-                rss = _rss_bytes(r.pid)
-                if rss is not None:
-                    app_rss.add_metric([r.name], rss)
-        yield device
-        yield proxy_rss
-        yield app_rss
+                for pid, rss_family, cpu_family in ((_proxy_pid(r.name), proxy_rss, proxy_cpu),
+                                                    (r.pid, app_rss, app_cpu)):
+                    rss, cpu = _rss_bytes(pid), _cpu_seconds(pid)
+                    if rss is not None:
+                        rss_family.add_metric([r.name], rss)
+                    if cpu is not None:
+                        cpu_family.add_metric([r.name], cpu)
+        yield from (device, proxy_rss, app_rss, proxy_cpu, app_cpu)
 
 
 class Metrics:
