@@ -138,9 +138,9 @@ class QueuePolicy(Policy):
         self._out = out
         self.before_event()
         if isinstance(event, JobArrived):
-            job = state.jobs[event.spec.job_id]
-            self.admit(job)
-            self.enqueue(job)
+            new = state.jobs[event.spec.job_id]
+            self.admit(new)
+            self.enqueue(new)
         elif isinstance(event, RestoreDone):
             job = state.jobs.get(event.job_id)
             if job is not None and job.phase == Phase.RUNNING:

@@ -86,7 +86,8 @@ def check_invariants(r: SimResult, params: Params, policy: str, *, failures: boo
     assert rows == int(f.sum())
     # Admission only ever lowers premium requests to standard, and only the singularity policies
     # have a quota.
-    assert np.all(r.tier[demoted] == int(Tier.PREMIUM)) and np.all(r.admitted_tier[demoted] == int(Tier.STANDARD))
+    assert np.all(r.tier[demoted] == int(Tier.PREMIUM))
+    assert np.all(r.admitted_tier[demoted] == int(Tier.STANDARD))
     if policy not in TRANSPARENT:
         assert not demoted.any()
     premium = r.admitted_tier == int(Tier.PREMIUM)
@@ -147,7 +148,9 @@ def test_same_trace_same_result(params: Params, sim_trace, scenario) -> None:  #
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(), st.sampled_from(TRANSPARENT), st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]))
-def test_random_premium_quota(params: Params, sim_trace, scenario, policy: str, quota: float) -> None:  # type: ignore[no-untyped-def]
+def test_random_premium_quota(  # type: ignore[no-untyped-def]
+    params: Params, sim_trace, scenario, policy: str, quota: float
+) -> None:
     # Premium-heavy variants of the random traces, under quotas from none to the whole fleet:
     # the quota holds, admitted premium jobs are never displaced and always meet their SLA.
     per_host, hosts, clusters, recs = scenario
