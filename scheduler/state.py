@@ -518,10 +518,7 @@ class ClusterState:
             elif job.phase == Phase.MIGRATING:
                 self._account(job)
                 self._mark_checkpoint(job)
-                keep = set(job.new_devices)
-                self._release(job, [d for d in job.devices if d not in keep])
-                job.devices = job.new_devices
-                job.new_devices = ()
+                self._move_to_new_devices(job)
                 job.phase = Phase.STARTING
             else:
                 raise StateError(f"CheckpointDone: job {job.id} is {job.phase.name}")
@@ -534,10 +531,7 @@ class ClusterState:
                 self._set_phase(job, Phase.RUNNING)
             elif job.phase == Phase.RESIZING:
                 self._account(job)
-                keep = set(job.new_devices)
-                self._release(job, [d for d in job.devices if d not in keep])
-                job.devices = job.new_devices
-                job.new_devices = ()
+                self._move_to_new_devices(job)
                 job.k = job.new_k
                 job.phase = Phase.STARTING  # accounted as mechanism until now
                 self._set_phase(job, Phase.RUNNING)
@@ -562,6 +556,13 @@ class ClusterState:
         else:
             raise StateError(f"unknown event {event!r}")
         return job
+
+    def _move_to_new_devices(self, job: Job) -> None:
+        """A migration or resize is through: release the old devices it does not keep."""
+        keep = set(job.new_devices)
+        self._release(job, [d for d in job.devices if d not in keep])
+        job.devices = job.new_devices
+        job.new_devices = ()
 
     @staticmethod
     def _mark_checkpoint(job: Job) -> None:
