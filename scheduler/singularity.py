@@ -1,17 +1,20 @@
 """The Singularity policy: SLA tiers, transparent preemption, defragmenting migration, and (in
 ``singularity-elastic``) elastic resize and time-slicing.
 
-Priority classes, best first:
+Admission: a premium request is served as premium only within the premium quota (see
+`SingularityPolicy.admit`); beyond it, as standard.
 
-0. **premium** — starts before anything else; once running it is never preempted, migrated or
-   shrunk;
-1. **urgent standard** — a waiting standard job whose SLA slack (allocated time minus the
-   guaranteed fraction of its time in the system, after the grace) is down to
-   ``urgent_slack_s``; a running standard job with less than ``protect_slack_s`` of slack is
-   likewise protected from everything but premium;
-2. **everything else** — least attained service (LAS) on exponentially spaced levels of
+Priority, best first:
+
+0. **premium** (admitted) — starts before anything else; once running it is never preempted,
+   migrated or shrunk;
+1. **everything else** — least attained service (LAS) on exponentially spaced levels of
    attained GPU-time, basic jobs ``basic_level_offset`` levels lower; a job only displaces jobs of
-   a strictly higher level that have run for their quantum.
+   a strictly higher level that have run for their quantum.  A standard job falling behind its
+   guaranteed fraction (SLA slack down to ``urgent_slack_s`` waiting, ``protect_slack_s``
+   running) is *urgent*: ``urgent_level_boost`` levels lower, first within its level, last victim
+   of it, and it does not wait out a non-urgent victim's quantum.  The boost is bounded: urgency
+   above every other job turned the tier into first-come-first-served under overload.
 
 To start a waiting job the policy tries, in order: free devices; **migrating** running jobs off a
 host to defragment it (only when enough devices are free in total); (elastic) **shrinking**
