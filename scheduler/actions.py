@@ -6,6 +6,9 @@ phases changed); the driver carries them out and reports the completion events:
 =============  =====================================================  ======================
 action         meaning                                                completion event
 =============  =====================================================  ======================
+Admit          serve a just-arrived job at ``tier`` (admission        (none: bookkeeping)
+               control: a premium request beyond the premium quota
+               is admitted as standard)
 Place          start a fresh job on ``devices``                       RestoreDone
 Resume         restore a checkpointed job on ``devices``              RestoreDone
 Reserve        hold free ``devices`` for a job and claim ``claims``   (none: bookkeeping)
@@ -25,6 +28,14 @@ SetTimer       deliver Timer(job_id, tag) at time ``at``              Timer
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .jobs import Tier
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    job_id: int
+    tier: Tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,4 +89,4 @@ class SetTimer:
     tag: int
 
 
-Action = Place | Resume | Reserve | Preempt | Kill | Migrate | Resize | SetTimer
+Action = Admit | Place | Resume | Reserve | Preempt | Kill | Migrate | Resize | SetTimer

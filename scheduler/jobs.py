@@ -132,6 +132,7 @@ class Job:
         "preemptions",
         "quantum",
         "rate",
+        "requested",
         "resizes",
         "rtag",
         "run_dev_s",
@@ -148,7 +149,8 @@ class Job:
     def __init__(self, spec: JobSpec, now: float) -> None:
         self.spec = spec
         self.id = spec.job_id
-        self.tier = spec.tier
+        self.requested = spec.tier  # the tier asked for
+        self.tier = spec.tier  # the tier served: admission control may lower it (`Admit`)
         self.n = spec.num_gpus
         self.min_devices = spec.min_devices
         self.dtype = spec.device_type

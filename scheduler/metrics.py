@@ -13,7 +13,12 @@ Definitions (also in docs/scheduler.md):
   or held while a reservation fills — it costs GPU time but loses no work.
 * SLA: a job meets its tier's SLA when its kept allocation ``served_s`` (seconds at full size)
   is at least ``fraction × (JCT − grace)``; attainment is the share of a tier's finished jobs
-  that meet it.
+  that meet it.  Each job is judged by the tier it was *served* at.  Admission control may serve
+  a premium request as standard ("quota-demoted"): the premium row counts the admitted premium
+  jobs, the standard row the jobs that asked for standard, and the demoted jobs have their own
+  row (``admission``), judged as standard and, for the record, against the premium fraction they
+  asked for (``premium_requested``: every premium request, demoted ones included, against the
+  premium fraction — the figure a customer sees, comparable across policies).
 """
 
 from __future__ import annotations
@@ -40,12 +45,14 @@ def _arrival_window_util(res: SimResult) -> float:
     return float(res.sample_running[sel].mean()) / res.n_devices
 
 
-def sla_met(res: SimResult, params: Params) -> np.ndarray:
+def sla_met(res: SimResult, params: Params, *, requested: bool = False) -> np.ndarray:
+    """Per job: does it meet the SLA of the tier it was served at (``requested``: asked for)?"""
     frac = np.array(
         [params.sla_premium_fraction, params.sla_standard_fraction, params.sla_basic_report_fraction]
     )
     jct = res.finish - res.arrival
-    need = frac[res.tier.astype(np.int64)] * np.maximum(jct - params.sla_grace_s, 0.0)
+    tier = res.tier if requested else res.admitted_tier
+    need = frac[tier.astype(np.int64)] * np.maximum(jct - params.sla_grace_s, 0.0)
     # A relative tolerance: the served time and the JCT are sums of the same float intervals.
     met: np.ndarray = res.served_s >= need * (1 - 1e-9) - 1e-6
     return met
@@ -60,10 +67,12 @@ def summarize(res: SimResult, params: Params) -> dict[str, Any]:
     window = max(res.end_time - start, 1e-9) * res.n_devices
     n_done = int(done.sum())
     met = sla_met(res, params)
+    demoted = res.admitted_tier != res.tier
     sla: dict[str, float | None] = {}
     per_tier: dict[str, Any] = {}
     for t in Tier:
-        sel = done & (res.tier == int(t))
+        # Jobs served at the tier they asked for; demoted ones are reported on their own below.
+        sel = done & (res.tier == int(t)) & ~demoted
         name = t.name.lower()
         sla[name] = round(float(met[sel].mean()), 4) if sel.any() else None
         tj = (res.finish - res.arrival)[sel] / 3600.0
@@ -72,6 +81,21 @@ def summarize(res: SimResult, params: Params) -> dict[str, Any]:
             "avg_jct_h": round(float(tj.mean()), 4) if len(tj) else None,
             "p99_jct_h": round(_pct(tj, 99), 4) if len(tj) else None,
         }
+    asked = done & (res.tier == int(Tier.PREMIUM))
+    dem = done & demoted
+    met_asked = sla_met(res, params, requested=True)
+    admission = {
+        "premium_requested": int(asked.sum()),
+        "premium_demoted": int(dem.sum()),
+        "premium_demoted_share": round(float(dem.sum() / asked.sum()), 4) if asked.any() else 0.0,
+        # Demoted jobs judged as what they were served as (standard) ...
+        "sla_demoted": round(float(met[dem].mean()), 4) if dem.any() else None,
+        # ... and every premium request against the premium fraction, demoted ones included.
+        "sla_premium_requested": round(float(met_asked[asked].mean()), 4) if asked.any() else None,
+        "demoted_avg_jct_h": round(float(((res.finish - res.arrival)[dem] / 3600.0).mean()), 4)
+        if dem.any()
+        else None,
+    }
     lat = np.frombuffer(res.decision_ms, dtype=np.float64) if len(res.decision_ms) else np.zeros(0)
     cpu = np.frombuffer(res.decision_cpu_ms, dtype=np.float64) if len(res.decision_cpu_ms) else np.zeros(0)
     out: dict[str, Any] = {
@@ -99,6 +123,7 @@ def summarize(res: SimResult, params: Params) -> dict[str, Any]:
             "failures": int(res.failures.sum()),
         },
         "sla_attainment": sla,
+        "admission": admission,
         "per_tier": per_tier,
         "jobs_finished": n_done,
         "jobs_rejected": int(res.rejected.sum()),

@@ -45,10 +45,12 @@ class Params:
     sla_premium_fraction: float
     sla_standard_fraction: float
     sla_basic_report_fraction: float
+    admission_premium_quota_fraction: float
     policy_las_thresholds_gpu_h: tuple[float, ...]
     policy_basic_level_offset: int
     policy_urgent_slack_s: float
     policy_protect_slack_s: float
+    policy_urgent_level_boost: int
     policy_min_quantum_s: float
     policy_quantum_cost_factor: float
     policy_max_victims_examined: int
@@ -79,6 +81,7 @@ class Params:
             "device_state_replicated_fraction",
             "proxy_step_overhead",
             "policy_elastic_start_min_fraction",
+            "admission_premium_quota_fraction",
         ):
             if getattr(self, name) > 1:
                 raise ConfigError(f"params: {name} must be <= 1")

@@ -98,6 +98,10 @@ class QueuePolicy(Policy):
         self.start(job, devs)
         return True
 
+    def admit(self, job: Job) -> None:
+        """Admission control for a job that just arrived (it may emit an `Admit` to change the
+        tier it is served at); the default admits every job at the tier it asked for."""
+
     def can_make_room(self, job: Job) -> bool:
         return False
 
@@ -134,7 +138,9 @@ class QueuePolicy(Policy):
         self._out = out
         self.before_event()
         if isinstance(event, JobArrived):
-            self.enqueue(state.jobs[event.spec.job_id])
+            new = state.jobs[event.spec.job_id]
+            self.admit(new)
+            self.enqueue(new)
         elif isinstance(event, RestoreDone):
             job = state.jobs.get(event.job_id)
             if job is not None and job.phase == Phase.RUNNING:

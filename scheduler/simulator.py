@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .actions import Kill, Migrate, Place, Preempt, Reserve, Resize, Resume, SetTimer
+from .actions import Admit, Kill, Migrate, Place, Preempt, Reserve, Resize, Resume, SetTimer
 from .errors import SchedulerError
 from .events import (
     CheckpointDone,
@@ -55,7 +55,8 @@ class SimResult:
     n_devices: int
     jobs: int
     rejected: np.ndarray  # bool: could never fit the fleet
-    tier: np.ndarray
+    tier: np.ndarray  # the tier each job asked for (the trace's)
+    admitted_tier: np.ndarray  # the tier it was served at (admission control may lower it)
     num_gpus: np.ndarray
     arrival: np.ndarray
     work: np.ndarray
@@ -147,6 +148,7 @@ class Simulator:
         tiers = {int(t): t for t in Tier}
 
         finish = np.full(n, np.nan)
+        admitted = tr.tier.copy()
         first_start = np.full(n, np.nan)
         cols = {
             k: np.zeros(n)
@@ -278,6 +280,7 @@ class Simulator:
                 assert job is not None
                 remaining -= 1
                 finish[jid] = now
+                admitted[jid] = int(job.tier)
                 first_start[jid] = job.first_start
                 for k, col in cols.items():
                     col[jid] = getattr(job, k) if k != "served_s" else job.served_s
@@ -296,8 +299,8 @@ class Simulator:
                     push(heap, (a.at, seq, _TIMER, a.job_id, a.tag))
                     seq += 1
                     continue
-                if ta is Reserve:
-                    continue
+                if ta is Reserve or ta is Admit:
+                    continue  # bookkeeping: nothing to carry out
                 aj = a.job_id
                 epoch[aj] += 1
                 if ta is Kill:
@@ -353,6 +356,7 @@ class Simulator:
             jobs=n,
             rejected=rejected,
             tier=tr.tier.copy(),
+            admitted_tier=admitted,
             num_gpus=tr.num_gpus.copy(),
             arrival=tr.arrival.copy(),
             work=tr.work.copy(),

@@ -1,17 +1,20 @@
 """The Singularity policy: SLA tiers, transparent preemption, defragmenting migration, and (in
 ``singularity-elastic``) elastic resize and time-slicing.
 
-Priority classes, best first:
+Admission: a premium request is served as premium only within the premium quota (see
+`SingularityPolicy.admit`); beyond it, as standard.
 
-0. **premium** — starts before anything else; once running it is never preempted, migrated or
-   shrunk;
-1. **urgent standard** — a waiting standard job whose SLA slack (allocated time minus the
-   guaranteed fraction of its time in the system, after the grace) is down to
-   ``urgent_slack_s``; a running standard job with less than ``protect_slack_s`` of slack is
-   likewise protected from everything but premium;
-2. **everything else** — least attained service (LAS) on exponentially spaced levels of
+Priority, best first:
+
+0. **premium** (admitted) — starts before anything else; once running it is never preempted,
+   migrated or shrunk;
+1. **everything else** — least attained service (LAS) on exponentially spaced levels of
    attained GPU-time, basic jobs ``basic_level_offset`` levels lower; a job only displaces jobs of
-   a strictly higher level that have run for their quantum.
+   a strictly higher level that have run for their quantum.  A standard job falling behind its
+   guaranteed fraction (SLA slack down to ``urgent_slack_s`` waiting, ``protect_slack_s``
+   running) is *urgent*: ``urgent_level_boost`` levels lower, first within its level, last victim
+   of it, and it does not wait out a non-urgent victim's quantum.  The boost is bounded: urgency
+   above every other job turned the tier into first-come-first-served under overload.
 
 To start a waiting job the policy tries, in order: free devices; **migrating** running jobs off a
 host to defragment it (only when enough devices are free in total); (elastic) **shrinking**
@@ -28,7 +31,7 @@ import math
 from bisect import bisect_right
 from typing import ClassVar
 
-from .actions import Migrate, Preempt, Reserve, Resize
+from .actions import Admit, Migrate, Preempt, Reserve, Resize
 from .jobs import Job, Phase, Tier, allowed_sizes, ranks_per_device
 from .params import Params
 from .policy import QueuePolicy
@@ -53,10 +56,12 @@ class SingularityPolicy(QueuePolicy):
         self.g = p.sla_standard_fraction
         self.grace = p.sla_grace_s
         self.maxr = p.timeslice_max_ranks_per_device
+        self.boost = p.policy_urgent_level_boost
         self._new_waiters: list[Job] = []
         self._due: list[tuple[float, int, int]] = []
 
     def _bind(self, state: ClusterState) -> None:
+        self.quota = int(self.p.admission_premium_quota_fraction * state.topo.n_devices)
         self._due = []
         self.sliced = RankedJobs(state.jobs, valid=lambda j: j.phase == Phase.RUNNING and j.k > 1)
         super()._bind(state)
@@ -86,13 +91,21 @@ class SingularityPolicy(QueuePolicy):
 
     def _rekey(self, job: Job) -> None:
         job.cls = self._class(job)
-        job.level = self._level(job) if job.cls == NORMAL else 0
+        if job.cls == PREMIUM:
+            job.level = 0
+        else:
+            # Urgency is a bounded boost on the attained-service scale, not a class above it:
+            # under overload nearly every standard job falls behind, and an unbounded boost
+            # turned the tier into first-come-first-served (long jobs protected for ~2.3x their
+            # wait, short ones queued behind them).  With the boost, a late job with little
+            # service still goes first, a late job with much service does not jump the short ones.
+            job.level = self._level(job) - (self.boost if job.cls == URGENT else 0)
 
     def wait_key(self, job: Job) -> Key:
-        return (job.cls, job.level, job.arrival, job.id)
+        return (min(job.cls, 1), job.level, job.cls, job.arrival, job.id)  # urgent first in a level
 
     def victim_key(self, job: Job) -> Key:
-        return (-job.cls, -job.level, job.last_start, -job.id)
+        return (-job.level, URGENT - job.cls, job.last_start, -job.id)  # non-urgent first in a level
 
     def smallest_start(self, job: Job) -> int:
         if not self.elastic or job.tier == Tier.PREMIUM:
@@ -111,6 +124,37 @@ class SingularityPolicy(QueuePolicy):
         return allowed_sizes(job.n, job.min_devices, self.maxr)
 
     # ------------------------------------------------------------------ hooks
+
+    def admit(self, job: Job) -> None:
+        """The premium quota.  Premium jobs are never preempted, so premium demand beyond the
+        capacity sold to the tier cannot be honoured by any ordering: a premium request is
+        admitted as premium only if the devices asked for by the premium jobs in the system, its
+        own included (the state already counts it), stay within the quota, and there is a place
+        for it that preempting non-premium jobs can clear; otherwise it is served as standard for
+        its whole life.  Deterministic: it depends on the arrival order and the jobs in the
+        system only."""
+        if job.tier == Tier.PREMIUM and (
+            self.s.tier_gpus[Tier.PREMIUM] > self.quota or not self._premium_room(job)
+        ):
+            self.emit(Admit(job.id, Tier.STANDARD))
+
+    def _premium_room(self, job: Job) -> bool:
+        """Whether preempting non-premium jobs can clear a place for ``job``: one host with
+        enough devices not held by premium jobs, or for a gang enough hosts without a premium
+        job in one cluster.  O(clusters × devices per host)."""
+        s = self.s
+        topo = s.topo
+        n = job.n
+        for ty in topo.device_types if job.dtype is None else (job.dtype,):
+            for c in topo.type_clusters.get(ty, ()):
+                hc = topo.clusters[c].devices_per_host
+                room = s.cluster_room[c]
+                if n <= hc:
+                    if any(room[r] for r in range(n, hc + 1)):
+                        return True
+                elif room[hc] >= -(-n // hc):
+                    return True
+        return False
 
     def enqueue(self, job: Job) -> None:
         self._rekey(job)
@@ -222,9 +266,12 @@ class SingularityPolicy(QueuePolicy):
         """May waiting job ``w`` take devices from running job ``v``?"""
         if v.phase != Phase.RUNNING or v.tier == Tier.PREMIUM or v.new_devices or v is w:
             return False
-        if w.cls < v.cls:
+        if w.cls == PREMIUM:
             return True
-        if w.cls == NORMAL and v.cls == NORMAL and w.level < v.level:
+        if w.level < v.level:
+            # An urgent job does not wait out a non-urgent victim's quantum: its SLA is at stake.
+            if w.cls == URGENT and v.cls == NORMAL:
+                return True
             return self.s.now - v.last_start >= self._quantum(v)
         return False
 
@@ -251,7 +298,14 @@ class SingularityPolicy(QueuePolicy):
             return True
         # A guaranteed job looks further down the victim list: its SLA is at stake, and such
         # jobs are rare enough for the extra work not to matter.
-        limit = None if job.cls == NORMAL else min(4096, max(self.p.policy_max_victims_examined, 16 * n))
+        if job.cls == PREMIUM:
+            # A premium job may take any non-premium job's devices; within the quota there is
+            # always such a host, but it may be one whose jobs rank low as victims.
+            limit: int | None = 4096
+        elif job.cls == URGENT:
+            limit = min(4096, max(self.p.policy_max_victims_examined, 16 * n))
+        else:
+            limit = None
         plan = self.victim_plan(job, n, lambda v: self.eligible(job, v), limit)
         if plan is None:
             return False

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .actions import Action, Kill, Migrate, Place, Preempt, Reserve, Resize, Resume, SetTimer
+from .actions import Action, Admit, Kill, Migrate, Place, Preempt, Reserve, Resize, Resume, SetTimer
 from .errors import StateError
 from .events import (
     CheckpointDone,
@@ -45,6 +45,7 @@ class ClusterState:
         "bucket",
         "claims",
         "cluster_free",
+        "cluster_room",
         "costs",
         "down_devices",
         "finished_count",
@@ -56,11 +57,13 @@ class ClusterState:
         "host_nfree",
         "host_pinned",
         "host_pool",
+        "host_room",
         "jobs",
         "now",
         "owner",
         "proxied",
         "running_devices",
+        "tier_gpus",
         "topo",
         "type_bucket_n",
         "type_pool_n",
@@ -92,6 +95,13 @@ class ClusterState:
         }
         self.host_pinned: list[int] = [0] * t.n_hosts  # devices held by premium jobs
         self.host_pool: list[int] = [0] * t.n_hosts
+        # cluster_room[c][r]: hosts of cluster c with exactly r devices not held by premium jobs
+        # (busy or free): what preempting non-premium jobs can clear there.  Admission control
+        # asks it whether a premium job would have a place.
+        self.host_room: list[int] = list(t.host_ndev)
+        self.cluster_room: list[list[int]] = [[0] * (hmax + 1) for _ in t.clusters]
+        for h in range(t.n_hosts):
+            self.cluster_room[t.host_cluster[h]][t.host_ndev[h]] += 1
         for h in range(t.n_hosts):
             c = t.host_cluster[h]
             n = t.host_ndev[h]
@@ -108,6 +118,9 @@ class ClusterState:
         self._ready: list[int] = []
         self._requeued: list[int] = []
         self.finished_count = 0
+        # Devices asked for (world sizes) by the jobs in the system, per tier served: what an
+        # admission quota is checked against, in O(1).
+        self.tier_gpus: list[int] = [0] * len(Tier)
         # Bumped whenever devices return to the free pool: a policy can tell whether capacity
         # appeared since it last looked.
         self.freed = 0
@@ -172,9 +185,15 @@ class ClusterState:
         self.host_mask[h] = mask
         old_pool = self.host_pool[h]
         pool = 1 if self.host_pinned[h] else 0
+        t = self.topo
+        room = t.host_ndev[h] - self.host_pinned[h]
+        if room != self.host_room[h]:
+            cr = self.cluster_room[t.host_cluster[h]]
+            cr[self.host_room[h]] -= 1
+            cr[room] += 1
+            self.host_room[h] = room
         if old == new and old_pool == pool:
             return
-        t = self.topo
         c = t.host_cluster[h]
         bk = self.bucket[c]
         ty = t.clusters[c].device_type
@@ -331,7 +350,17 @@ class ClusterState:
         if isinstance(action, SetTimer):
             return
         job = self.job(action.job_id)
-        if isinstance(action, (Place, Resume)):
+        if isinstance(action, Admit):
+            # Admission happens before the job holds anything: its tier decides where it is
+            # placed (premium hosts are pinned) and what it may displace.
+            require(
+                job.phase == Phase.QUEUED and not job.ever_ran and not job.devices,
+                f"Admit: job {job.id} is {job.phase.name} (admission is before the first start)",
+            )
+            self.tier_gpus[job.tier] -= job.n
+            self.tier_gpus[action.tier] += job.n
+            job.tier = action.tier
+        elif isinstance(action, (Place, Resume)):
             if isinstance(action, Place):
                 require(not job.has_ckpt, f"Place: job {job.id} has a checkpoint; use Resume")
             else:
@@ -467,6 +496,7 @@ class ClusterState:
                 raise StateError(f"job {spec.job_id} arrived twice")
             j = Job(spec, now)
             self.jobs[spec.job_id] = j
+            self.tier_gpus[j.tier] += j.n
             return j
         if isinstance(event, Timer):
             return self.jobs.get(event.job_id)
@@ -488,10 +518,7 @@ class ClusterState:
             elif job.phase == Phase.MIGRATING:
                 self._account(job)
                 self._mark_checkpoint(job)
-                keep = set(job.new_devices)
-                self._release(job, [d for d in job.devices if d not in keep])
-                job.devices = job.new_devices
-                job.new_devices = ()
+                self._move_to_new_devices(job)
                 job.phase = Phase.STARTING
             else:
                 raise StateError(f"CheckpointDone: job {job.id} is {job.phase.name}")
@@ -504,10 +531,7 @@ class ClusterState:
                 self._set_phase(job, Phase.RUNNING)
             elif job.phase == Phase.RESIZING:
                 self._account(job)
-                keep = set(job.new_devices)
-                self._release(job, [d for d in job.devices if d not in keep])
-                job.devices = job.new_devices
-                job.new_devices = ()
+                self._move_to_new_devices(job)
                 job.k = job.new_k
                 job.phase = Phase.STARTING  # accounted as mechanism until now
                 self._set_phase(job, Phase.RUNNING)
@@ -527,10 +551,18 @@ class ClusterState:
                     self._ready.remove(job.id)
             self._release(job, job.devices)
             del self.jobs[job.id]
+            self.tier_gpus[job.tier] -= job.n
             self.finished_count += 1
         else:
             raise StateError(f"unknown event {event!r}")
         return job
+
+    def _move_to_new_devices(self, job: Job) -> None:
+        """A migration or resize is through: release the old devices it does not keep."""
+        keep = set(job.new_devices)
+        self._release(job, [d for d in job.devices if d not in keep])
+        job.devices = job.new_devices
+        job.new_devices = ()
 
     @staticmethod
     def _mark_checkpoint(job: Job) -> None:
@@ -645,6 +677,10 @@ class ClusterState:
                     counts[o] = counts.get(o, 0) + 1
             require(counts == self.host_jobs[h], f"host {h}: job index out of step")
         require(free_total == self.free_total, "free total out of step")
+        room = [[0] * len(r) for r in self.cluster_room]
+        for h in range(t.n_hosts):
+            room[t.host_cluster[h]][t.host_ndev[h] - self.host_pinned[h]] += 1
+        require(room == self.cluster_room, "premium-free room index out of step")
         require(
             sum(len(b) for bk in self.bucket for pl in bk for b in pl)
             == sum(1 for h in range(t.n_hosts) if self.host_nfree[h]),
@@ -658,3 +694,7 @@ class ClusterState:
             )
         running = sum(len(j.devices) for j in self.jobs.values() if j.phase == Phase.RUNNING)
         require(running == self.running_devices, "running device count out of step")
+        per_tier = [0] * len(Tier)
+        for j in self.jobs.values():
+            per_tier[j.tier] += j.n
+        require(per_tier == self.tier_gpus, "devices asked for per tier out of step")

@@ -76,15 +76,37 @@ def check_invariants(r: SimResult, params: Params, policy: str, *, failures: boo
     # SLA attainment is the share of each tier's jobs meeting the rule.
     s = summarize(r, params)
     met = sla_met(r, params)
+    demoted = r.admitted_tier != r.tier
     for t in Tier:
-        sel = f & (r.tier == int(t))
+        sel = f & (r.tier == int(t)) & ~demoted
         if sel.any():
             assert abs(s["sla_attainment"][t.name.lower()] - met[sel].mean()) < 1e-3
-    premium = r.tier == int(Tier.PREMIUM)
+    # Nobody vanishes from the accounting: every job is in exactly one row.
+    rows = sum(s["per_tier"][t.name.lower()]["jobs"] for t in Tier) + s["admission"]["premium_demoted"]
+    assert rows == int(f.sum())
+    # Admission only ever lowers premium requests to standard, and only the singularity policies
+    # have a quota.
+    assert np.all(r.tier[demoted] == int(Tier.PREMIUM))
+    assert np.all(r.admitted_tier[demoted] == int(Tier.STANDARD))
+    if policy not in TRANSPARENT:
+        assert not demoted.any()
+    premium = r.admitted_tier == int(Tier.PREMIUM)
+    if policy in TRANSPARENT:
+        # The quota holds: whenever a job was admitted as premium, the admitted premium jobs in
+        # the system (its own size included) asked for at most the quota.
+        quota = int(params.admission_premium_quota_fraction * r.n_devices)
+        for i in np.nonzero(premium)[0]:
+            t = r.arrival[i]
+            inside = premium & (r.arrival <= t) & ~(r.finish < t) & (np.arange(len(r.arrival)) <= i)
+            assert r.num_gpus[inside].sum() <= quota
     if policy in TRANSPARENT + ("kill-requeue",):
-        # Premium is never preempted, killed, migrated or shrunk.
+        # Admitted premium is never preempted, killed, migrated or shrunk.
         assert r.preemptions[premium].sum() == 0 and r.kills[premium].sum() == 0
         assert r.migrations[premium].sum() == 0 and r.resizes[premium].sum() == 0
+    if policy in TRANSPARENT and not failures:
+        # ... nor starved: within the quota an admitted premium job always finds room by
+        # displacing non-premium jobs, so every one meets the premium SLA.
+        assert met[premium & f].all()
     if policy != "kill-requeue" and not failures:
         # No work is ever thrown away.
         assert r.lost_work.sum() == 0 and r.attained_lost.sum() == 0
@@ -122,3 +144,17 @@ def test_same_trace_same_result(params: Params, sim_trace, scenario) -> None:  #
         a = _run(sim_trace, params, per_host, hosts, clusters, recs, policy)
         b = _run(sim_trace, params, per_host, hosts, clusters, recs, policy)
         assert np.array_equal(a.finish, b.finish, equal_nan=True)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.sampled_from(TRANSPARENT), st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]))
+def test_random_premium_quota(  # type: ignore[no-untyped-def]
+    params: Params, sim_trace, scenario, policy: str, quota: float
+) -> None:
+    # Premium-heavy variants of the random traces, under quotas from none to the whole fleet:
+    # the quota holds, admitted premium jobs are never displaced and always meet their SLA.
+    per_host, hosts, clusters, recs = scenario
+    recs = [(a, w, g, Tier.PREMIUM if i % 3 else t) for i, (a, w, g, t) in enumerate(recs)]
+    p = params.replace(admission_premium_quota_fraction=quota)
+    r = _run(sim_trace, p, per_host, hosts, clusters, recs, policy)
+    check_invariants(r, p, policy)
