@@ -44,6 +44,20 @@ def _dying(pid: int) -> bool:
     return any(int(fields.get(k, "0").strip() or "0", 16) & kill_bit for k in ("SigPnd", "ShdPnd"))
 
 
+class _Phases:
+    """Seconds per step of a checkpoint or restore, in the order they ran (for `--json` and
+    benchmarks/checkpoint.py: where the time of a migration goes)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._t = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases[name] = round(self.phases.get(name, 0.0) + now - self._t, 4)
+        self._t = now
+
+
 class Supervisor:
     def __init__(self, *, name: str, device: str, command: list[str], app_env: dict[str, str] | None = None):
         self.name = valid_name(name)
@@ -206,12 +220,14 @@ class Supervisor:
     def checkpoint(self, image: Path, leave_running: bool, progress: Progress) -> dict[str, Any]:
         if not self.app_pid:
             raise SingularityError(f"job {self.name!r} is not running (state {self.record.state})")
+        clock = _Phases()
         criu = Criu.find()
         image = image.resolve()
         ckpt, staging = image_dir.begin(image)
         intact = self._intact(image)
         stdio = image_dir.stdio_keys(self.app_pid)
         self._set_state("checkpointing")
+        clock.lap("prepare")
         t0 = time.monotonic()
         progress({"phase": "device", "state": "start"})
         try:
@@ -221,6 +237,7 @@ class Supervisor:
             # The proxy resumed the app (or the app is gone, or the proxy is): nothing is committed.
             self._after_failure(f"{e}", intact, detached=False)
         t1 = time.monotonic()
+        clock.lap("device")
         progress({"phase": "device", "state": "done", "bytes": reply.bytes, "written": reply.bytes_written})
         progress({"phase": "cpu", "state": "start"})
         try:
@@ -228,12 +245,14 @@ class Supervisor:
         except SingularityError as e:
             self._after_failure(f"{e}", intact, detached=True)
         t2 = time.monotonic()
+        clock.lap("criu")
         progress({"phase": "cpu", "state": "done"})
         if leave_running:
             manage(proxy_socket(self.name), OP_RESUME, self.name)
         else:
             self._wait_app()  # CRIU killed it
             self.exit_code = None
+        clock.lap("resume" if leave_running else "app_exit")
         try:
             manifest = image_dir.commit(image, ckpt, {
                 "job": self.name, "device": self.device, "stdio": stdio, "shell_job": self.shell_job,
@@ -251,18 +270,21 @@ class Supervisor:
                 self._set_state("running")
             raise SingularityError(f"cannot commit the checkpoint in {image}: {e}; {self._intact_text(intact)}"
                                    ) from None
+        clock.lap("commit")
         if not leave_running:
             try:
                 manage(proxy_socket(self.name), OP_RELEASE, self.name)
             except SingularityError:
                 pass  # the image is committed; a proxy gone meanwhile held nothing else of the job
+            clock.lap("release")
         t3 = time.monotonic()
         self.record.last_image = str(image)
         self._set_state("running" if leave_running else "checkpointed")
         return {"image": str(image), "checkpoint": manifest["checkpoint"], "device_bytes": reply.bytes,
                 "device_bytes_written": reply.bytes_written, "chunks": reply.chunks,
                 "chunks_written": reply.chunks_written, "device_seconds": t1 - t0, "criu_seconds": t2 - t1,
-                "commit_seconds": t3 - t2, "seconds": t3 - t0, "left_running": leave_running}
+                "commit_seconds": t3 - t2, "seconds": t3 - t0, "left_running": leave_running,
+                "proxy_seconds": reply.seconds, "phases": clock.phases}
 
     def _intact(self, image: Path) -> tuple[Path, str] | None:
         """The committed checkpoint a failed one leaves usable: the one in `image`, else the job's last."""
@@ -310,24 +332,30 @@ class Supervisor:
     def restore(self, image: Path, device: str, progress: Progress) -> dict[str, Any]:
         if self.app_pid:
             raise SingularityError(f"job {self.name!r} is running: checkpoint it first")
+        clock = _Phases()
         criu = Criu.find()
         image = image.resolve()
         t0 = time.monotonic()
         manifest = image_dir.verify(image)
+        clock.lap("verify")
         if manifest.get("job") != self.name:
             raise SingularityError(f"{image} is an image of job {manifest.get('job')!r}, not {self.name!r}")
         self._set_state("restoring")
         if device != self.device or not self.proxy or self.proxy.poll() is not None:
             self._stop_proxy()
+            clock.lap("proxy_stop")
             self._start_proxy(device)
+            clock.lap("proxy_start")
         ckpt = image / manifest["checkpoint"]
         progress({"phase": "device", "state": "start"})
         try:
-            manage(proxy_socket(self.name), OP_RESTORE, self.name, str(ckpt / "device.json"), str(image / "chunks"))
+            reply = manage(proxy_socket(self.name), OP_RESTORE, self.name, str(ckpt / "device.json"),
+                           str(image / "chunks"))
         except SingularityError:
             self._set_state("checkpointed")
             raise
         t1 = time.monotonic()
+        clock.lap("device")
         progress({"phase": "device", "state": "done"})
         progress({"phase": "cpu", "state": "start"})
         self.shell_job = bool(manifest.get("shell_job", False))
@@ -339,11 +367,13 @@ class Supervisor:
             self._set_state("checkpointed")
             raise
         t2 = time.monotonic()
+        clock.lap("criu")
         progress({"phase": "cpu", "state": "done"})
         self.exit_code = None
         self._set_state("running")
         return {"image": str(image), "device": device, "pid": self.app_pid, "device_seconds": t1 - t0,
-                "criu_seconds": t2 - t1, "seconds": t2 - t0}
+                "criu_seconds": t2 - t1, "seconds": t2 - t0, "proxy_seconds": reply.seconds,
+                "phases": clock.phases}
 
     def migrate(self, device: str, image: str | None, progress: Progress) -> dict[str, Any]:
         target = Path(image) if image else runtime_dir() / "jobs" / f"{self.name}.migrate"
