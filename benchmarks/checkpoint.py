@@ -122,7 +122,7 @@ def measure(work: Path, size_mib: int) -> dict:
                                           "proxy_s": round(mig["checkpoint"]["proxy_seconds"], 4)},
                            "restore": {**mig["restore"]["phases"],
                                        "proxy_s": round(mig["restore"]["proxy_seconds"], 4)},
-                           "image": mig.get("image_medium", "")},
+                           "image_in_ram": mig.get("image_in_ram", False)},
         "stop_phases": stop["phases"],
         "restore_phases": rest["phases"],
     }

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import select
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -25,7 +28,7 @@ from singularity_proxy.criu import Criu
 from singularity_proxy.errors import SingularityError
 from singularity_proxy.fence import die_with_parent
 from singularity_proxy.jobs import JobRecord, job_socket, proxy_socket, runtime_dir, valid_name
-from singularity_proxy.proxy_control import (OP_CHECKPOINT, OP_RELEASE, OP_RESTORE, OP_RESUME, manage,
+from singularity_proxy.proxy_control import (OP_CHECKPOINT, OP_RELEASE, OP_RESTORE, OP_RESUME, OP_STATUS, manage,
                                              start_proxy, stop_proxy)
 
 Progress = Callable[[dict[str, Any]], None]
@@ -42,6 +45,64 @@ def _dying(pid: int) -> bool:
         return True
     kill_bit = 1 << (signal.SIGKILL - 1)
     return any(int(fields.get(k, "0").strip() or "0", 16) & kill_bit for k in ("SigPnd", "ShdPnd"))
+
+
+def _meminfo(field: str) -> int:
+    """A /proc/meminfo figure in bytes (0 when absent)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _ram_room(directory: Path) -> int:
+    """Bytes a migration image may take in `directory` (tmpfs): its free space, bounded by the
+    memory the kernel says is available (tmpfs pages are RAM, and a tmpfs may be sized beyond it),
+    less a reserve left to everything else ($SINGULARITY_MIGRATE_RAM_RESERVE bytes, default a
+    tenth of the machine's memory)."""
+    st = os.statvfs(directory)
+    free = st.f_bavail * st.f_frsize
+    available = _meminfo("MemAvailable")
+    if available:
+        free = min(free, available)
+    raw = os.environ.get("SINGULARITY_MIGRATE_RAM_RESERVE", "")
+    try:
+        reserve = int(raw) if raw else _meminfo("MemTotal") // 10
+    except ValueError:
+        raise SingularityError(f"SINGULARITY_MIGRATE_RAM_RESERVE={raw!r} is not a number of bytes") from None
+    return free - reserve
+
+
+def _private_ram_dir() -> Path | None:
+    """This user's directory for migration images in RAM ($SINGULARITY_MIGRATE_RAM_DIR, default
+    /dev/shm; empty: never in RAM), or None when there is none to use safely."""
+    base = os.environ.get("SINGULARITY_MIGRATE_RAM_DIR", "/dev/shm")
+    if not base or not Path(base).is_dir():
+        return None
+    d = Path(base) / f"singularity-{os.getuid()}"
+    try:
+        d.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(d)
+    except OSError:
+        return None
+    # /dev/shm is shared by every user: use the directory only if it is really ours and private
+    # (not a link or a directory someone else made there first).
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    return d
 
 
 class _Phases:
@@ -74,6 +135,12 @@ class Supervisor:
                                 command=command)
         self._stop = False
         self.shell_job = False
+        # Proxies told to exit without waiting (a migration's old one frees the job's memory while
+        # the new one restores it); reaped in the main loop and at the end.
+        self._retiring: list[subprocess.Popen] = []
+        # Work done after a request is answered (deleting a migration's RAM image): not part of
+        # the request's time, yet finished before the next request is served.
+        self._after_reply: list[Callable[[], None]] = []
 
     # --- lifecycle ------------------------------------------------------
     def _env(self, device: str) -> dict[str, str]:
@@ -92,6 +159,26 @@ class Supervisor:
         if self.proxy:
             stop_proxy(self.proxy, proxy_socket(self.name))
             self.proxy = None
+        for p in self._retiring:  # (not stop_proxy: the socket path is not theirs any more)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self._retiring.clear()
+
+    def _retire_proxy(self) -> None:
+        """Tells the job's proxy to exit without waiting for it: a new proxy can bind the same socket
+        path at once (the old one never unlinks it), and the old one's release of the job's memory
+        (it is detached or released: nothing of the app runs there) overlaps the restore."""
+        if self.proxy:
+            if self.proxy.poll() is None:
+                self.proxy.terminate()
+                self._retiring.append(self.proxy)
+            self.proxy = None
+
+    def _reap_retiring(self) -> None:
+        self._retiring = [p for p in self._retiring if p.poll() is None]
 
     def _listen(self) -> socket.socket:
         path = job_socket(self.name)
@@ -138,6 +225,7 @@ class Supervisor:
                     with conn:
                         self._serve(conn)
                 self._reap()
+                self._reap_retiring()
             if self._stop and self.app_pid:
                 os.kill(self.app_pid, signal.SIGTERM)
                 self._wait_app()
@@ -216,8 +304,15 @@ class Supervisor:
             send({"ok": True, **result})
         except (SingularityError, KeyError, ValueError, OSError) as e:
             send({"ok": False, "error": str(e)})
+        finally:
+            work, self._after_reply = self._after_reply, []
+            for fn in work:
+                fn()
 
-    def checkpoint(self, image: Path, leave_running: bool, progress: Progress) -> dict[str, Any]:
+    def checkpoint(self, image: Path, leave_running: bool, progress: Progress, *, release: bool = True
+                   ) -> dict[str, Any]:
+        """`release=False` (a stop checkpoint only): the proxy keeps what it holds of the job, for
+        the caller to retire the proxy itself (a migration to another device)."""
         if not self.app_pid:
             raise SingularityError(f"job {self.name!r} is not running (state {self.record.state})")
         clock = _Phases()
@@ -271,7 +366,7 @@ class Supervisor:
             raise SingularityError(f"cannot commit the checkpoint in {image}: {e}; {self._intact_text(intact)}"
                                    ) from None
         clock.lap("commit")
-        if not leave_running:
+        if not leave_running and release:
             try:
                 manage(proxy_socket(self.name), OP_RELEASE, self.name)
             except SingularityError:
@@ -329,20 +424,23 @@ class Supervisor:
                                f"{self._intact_text(intact)}"
                                + (f": singularity restore {intact[0]}" if intact else ""))
 
-    def restore(self, image: Path, device: str, progress: Progress) -> dict[str, Any]:
+    def restore(self, image: Path, device: str, progress: Progress, *, private: bool = False) -> dict[str, Any]:
+        """`private`: a migration's own RAM image, committed by this process a moment ago: its
+        files' SHA-256 are not computed again (sizes are checked; the proxy verifies every
+        device chunk as always)."""
         if self.app_pid:
             raise SingularityError(f"job {self.name!r} is running: checkpoint it first")
         clock = _Phases()
         criu = Criu.find()
         image = image.resolve()
         t0 = time.monotonic()
-        manifest = image_dir.verify(image)
+        manifest = image_dir.verify(image, checksums=not private)
         clock.lap("verify")
         if manifest.get("job") != self.name:
             raise SingularityError(f"{image} is an image of job {manifest.get('job')!r}, not {self.name!r}")
         self._set_state("restoring")
         if device != self.device or not self.proxy or self.proxy.poll() is not None:
-            self._stop_proxy()
+            self._retire_proxy()
             clock.lap("proxy_stop")
             self._start_proxy(device)
             clock.lap("proxy_start")
@@ -376,8 +474,59 @@ class Supervisor:
                 "phases": clock.phases}
 
     def migrate(self, device: str, image: str | None, progress: Progress) -> dict[str, Any]:
-        target = Path(image) if image else runtime_dir() / "jobs" / f"{self.name}.migrate"
+        """Stop checkpoint into an image, restore on `device`.  Without `image`, a private one: in RAM
+        (tmpfs) when it fits (`_migration_image`), deleted once the job runs again; else on disk in
+        the runtime directory, kept (its chunks spare the next migration rewriting unchanged memory)."""
         t0 = time.monotonic()
-        ck = self.checkpoint(target, False, progress)
-        rs = self.restore(target, device, progress)
-        return {"checkpoint": ck, "restore": rs, "device": device, "seconds": time.monotonic() - t0}
+        in_ram = False
+        if image:
+            target = Path(image)
+        else:
+            target, in_ram = self._migration_image()
+        # To another device the old proxy is retired by the restore: its release of the job's memory
+        # is not waited for here.
+        other = device != self.device
+        try:
+            ck = self.checkpoint(target, False, progress, release=not other)
+        except SingularityError:
+            if in_ram:
+                shutil.rmtree(target, ignore_errors=True)  # nothing committed (the job goes on or died)
+            raise
+        try:
+            rs = self.restore(target, device, progress, private=in_ram)
+        except SingularityError as e:
+            if other and self.proxy and self.proxy.poll() is None and not self.app_pid:
+                try:  # the restore failed before it replaced the proxy: it still holds the job
+                    manage(proxy_socket(self.name), OP_RELEASE, self.name)
+                except SingularityError:
+                    pass
+            where = " (in RAM: it does not survive a reboot)" if in_ram else ""
+            raise SingularityError(f"{e}; the job's image stays in {target}{where}: singularity restore {target}"
+                                   ) from None
+        if in_ram:
+            # Nothing needs it once the job runs again, and RAM must not hold a second copy of the
+            # job's memory: deleted right after the answer (freeing 1 GiB of tmpfs takes a while).
+            self.record.last_image = ""
+            self._set_state("running")
+            self._after_reply.append(lambda: shutil.rmtree(target, ignore_errors=True))
+        return {"checkpoint": ck, "restore": rs, "device": device, "image": str(target.resolve()),
+                "image_in_ram": in_ram, "seconds": time.monotonic() - t0}
+
+    def _migration_image(self) -> tuple[Path, bool]:
+        """Where a migration without `--dir` writes its image, and whether that is in RAM.
+
+        RAM when the job's device memory (as its proxy counts it) plus the app's resident memory
+        (CRIU's part), with a margin, fits `_ram_room`; otherwise the runtime directory, as
+        before."""
+        disk = runtime_dir() / "jobs" / f"{self.name}.migrate"
+        ram = _private_ram_dir()
+        if ram is None:
+            return disk, False
+        try:
+            device_bytes = manage(proxy_socket(self.name), OP_STATUS, self.name).bytes
+        except SingularityError:
+            return disk, False
+        need = int((device_bytes + _rss(self.app_pid)) * 1.1) + (64 << 20)
+        if _ram_room(ram) < need:
+            return disk, False
+        return ram / f"{self.name}.migrate-{os.getpid()}-{secrets.token_hex(4)}", True

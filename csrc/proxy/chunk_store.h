@@ -3,7 +3,9 @@
 // what did not change since the last checkpoint) are stored once and never
 // rewritten, and a chunk is verified against its name when read.
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,26 @@ struct ChunkStats {
   uint64_t bytes = 0, bytes_written = 0;
 };
 
+// A chunk mapped read-only from its file (restores read memory this way: one
+// copy from the page cache into device memory instead of two).
+class MappedChunk {
+ public:
+  MappedChunk() = default;
+  ~MappedChunk() { reset(); }
+  MappedChunk(const MappedChunk&) = delete;
+  MappedChunk& operator=(const MappedChunk&) = delete;
+  const uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  void reset();
+
+ private:
+  friend class ChunkStore;
+  const uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+  bool mapped_ = false;
+};
+
+// put() and map() may be called from several threads at once.
 class ChunkStore {
  public:
   explicit ChunkStore(std::string dir) : dir_(std::move(dir)) {}
@@ -24,6 +46,8 @@ class ChunkStore {
   bool put(const uint8_t* data, uint64_t n, std::string* name, std::string& error);
   // Reads a chunk and checks its bytes against its name.
   bool get(const std::string& name, std::vector<uint8_t>* out, std::string& error) const;
+  // Maps a chunk and checks its bytes against its name, as get().
+  bool map(const std::string& name, MappedChunk* out, std::string& error) const;
   // Flushes the directories written to (the chunks themselves are synced one by one).
   bool sync(std::string& error);
 
@@ -34,9 +58,14 @@ class ChunkStore {
  private:
   std::string path_of(const std::string& name) const;
 
+  static bool valid_name(const std::string& name, std::string& error);
+
   std::string dir_;
+  std::mutex mu_;  // stats_
   ChunkStats stats_;
-  std::vector<std::string> dirty_dirs_;
+  // Temporary names are unique per put: two threads storing the same content
+  // at once must not write into one temporary file.
+  std::atomic<uint64_t> tmp_seq_{0};
 };
 
 }  // namespace sing::proxy

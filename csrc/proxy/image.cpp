@@ -3,9 +3,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
@@ -46,21 +51,77 @@ bool unhex(const json& j, T* out) {
   return true;
 }
 
+// Device <-> host copies for images, from helper threads: the per-thread
+// default stream keeps one thread's copies from queueing behind another's
+// (the legacy stream serializes them); a backend without it gets the plain
+// call.  Every context is synchronized before an image is written, and a
+// restored client runs nothing until it is complete, so no ordering against
+// other streams is needed.
+CUresult copy_dtoh(void* dst, CUdeviceptr src, size_t n) {
+  CUresult r = BACKEND(cuMemcpyDtoH_v2_ptds)(dst, src, n);
+  return r == CUDA_ERROR_NOT_SUPPORTED ? BACKEND(cuMemcpyDtoH_v2)(dst, src, n) : r;
+}
+CUresult copy_htod(CUdeviceptr dst, const void* src, size_t n) {
+  CUresult r = BACKEND(cuMemcpyHtoD_v2_ptds)(dst, src, n);
+  return r == CUDA_ERROR_NOT_SUPPORTED ? BACKEND(cuMemcpyHtoD_v2)(dst, src, n) : r;
+}
+
+// Runs task(i, buffer) for every i in [0, n) on a few threads, each with the
+// caller's current context: copying, hashing and the file system's own work
+// (allocating page-cache pages, which dominates on tmpfs) proceed on every
+// core instead of one.  Stops at the first failure (its message in `error`).
+// `buffer` is a kChunkBytes scratch area per thread, left uninitialized (a
+// restore never touches it).
+using ChunkTask = std::function<bool(size_t, uint8_t* buffer, std::string&)>;
+bool for_each_chunk(size_t n, const ChunkTask& task, std::string& error) {
+  const size_t threads = std::min<size_t>(n, std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  std::unique_ptr<uint8_t[]> buf0(new uint8_t[kChunkBytes]);
+  if (threads <= 1) {
+    for (size_t i = 0; i < n; ++i)
+      if (!task(i, buf0.get(), error)) return false;
+    return true;
+  }
+  CUcontext ctx = nullptr;
+  BACKEND(cuCtxGetCurrent)(&ctx);
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  auto run = [&](uint8_t* buf) {
+    std::string err;
+    for (size_t i; !failed.load() && (i = next.fetch_add(1)) < n;) {
+      if (task(i, buf, err)) continue;
+      std::lock_guard<std::mutex> lock(mu);
+      if (!failed.exchange(true)) error = err;
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t)
+    helpers.emplace_back([&] {
+      if (ctx) BACKEND(cuCtxSetCurrent)(ctx);
+      std::unique_ptr<uint8_t[]> buf(new uint8_t[kChunkBytes]);
+      run(buf.get());
+      BACKEND(cuCtxSetCurrent)(nullptr);
+    });
+  run(buf0.get());
+  for (auto& t : helpers) t.join();
+  return !failed.load();
+}
+
 // The app's memory in [va, va+bytes) as chunk names.
-bool dump_range(ChunkStore& store, uint64_t va, uint64_t bytes, std::vector<uint8_t>& buf, json* chunks,
-                std::string& error) {
-  *chunks = json::array();
-  for (uint64_t off = 0; off < bytes; off += kChunkBytes) {
-    const uint64_t n = std::min(kChunkBytes, bytes - off);
-    CUresult r = BACKEND(cuMemcpyDtoH_v2)(buf.data(), va + off, n);
-    if (r != CUDA_SUCCESS) {
-      error = "cannot read device memory at " + std::to_string(va + off);
+bool dump_range(ChunkStore& store, uint64_t va, uint64_t bytes, json* chunks, std::string& error) {
+  const size_t n = size_t((bytes + kChunkBytes - 1) / kChunkBytes);
+  std::vector<std::string> names(n);
+  bool ok = for_each_chunk(n, [&](size_t i, uint8_t* buf, std::string& err) {
+    const uint64_t off = uint64_t(i) * kChunkBytes, len = std::min(kChunkBytes, bytes - off);
+    if (copy_dtoh(buf, va + off, len) != CUDA_SUCCESS) {
+      err = "cannot read device memory at " + std::to_string(va + off);
       return false;
     }
-    std::string name;
-    if (!store.put(buf.data(), n, &name, error)) return false;
-    chunks->push_back(name);
-  }
+    return store.put(buf, len, &names[i], err);
+  }, error);
+  if (!ok) return false;
+  *chunks = json::array();
+  for (auto& name : names) chunks->push_back(std::move(name));
   return true;
 }
 
@@ -69,22 +130,26 @@ bool fill_range(const ChunkStore& store, uint64_t va, uint64_t bytes, const json
     error = "memory at " + std::to_string(va) + ": wrong number of chunks";
     return false;
   }
-  std::vector<uint8_t> data;
-  uint64_t off = 0;
-  for (auto& c : chunks) {
-    if (!c.is_string() || !store.get(c.get<std::string>(), &data, error)) return false;
-    const uint64_t n = std::min(kChunkBytes, bytes - off);
+  for (auto& c : chunks)
+    if (!c.is_string()) {
+      error = "memory at " + std::to_string(va) + ": a chunk name is not a string";
+      return false;
+    }
+  return for_each_chunk(chunks.size(), [&](size_t i, uint8_t*, std::string& err) {
+    const std::string name = chunks[i].get<std::string>();
+    MappedChunk data;
+    if (!store.map(name, &data, err)) return false;
+    const uint64_t off = uint64_t(i) * kChunkBytes, n = std::min(kChunkBytes, bytes - off);
     if (data.size() != n) {
-      error = "chunk " + c.get<std::string>() + " has the wrong size";
+      err = "chunk " + name + " has the wrong size";
       return false;
     }
-    if (BACKEND(cuMemcpyHtoD_v2)(va + off, data.data(), n) != CUDA_SUCCESS) {
-      error = "cannot write device memory at " + std::to_string(va + off);
+    if (copy_htod(va + off, data.data(), n) != CUDA_SUCCESS) {
+      err = "cannot write device memory at " + std::to_string(va + off);
       return false;
     }
-    off += n;
-  }
-  return true;
+    return true;
+  }, error);
 }
 
 bool write_file_atomically(const std::string& path, const std::string& text, std::string& error) {
@@ -110,6 +175,15 @@ CUdevice device_of(CUcontext ctx) {
 }
 
 }  // namespace
+
+uint64_t image_memory_bytes(Client& c) {
+  uint64_t n = 0;
+  for (auto& mp : c.heap.mappings()) n += mp.bytes;
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (auto& [va, mp] : c.app_mappings) n += mp.bytes;
+  for (auto& [start, g] : c.module_globals) n += g.first;
+  return n;
+}
 
 CUresult write_image(Client& c, const std::string& chunks_dir, const std::string& manifest, ChunkStats* stats,
                      std::string& error) {
@@ -167,7 +241,6 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
     error = "the job has device memory but no context";
     return CUDA_ERROR_INVALID_CONTEXT;
   }
-  std::vector<uint8_t> buf(kChunkBytes);
   // The allocator and every mapping of the job's range, contents as chunks.
   DeviceHeap::State st = c.heap.save();
   json heap;
@@ -185,7 +258,7 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
   bool ok = true;
   for (auto& mp : c.heap.mappings()) {
     json chunks;
-    if (!(ok = dump_range(store, mp.va, mp.bytes, buf, &chunks, error))) break;
+    if (!(ok = dump_range(store, mp.va, mp.bytes, &chunks, error))) break;
     memory.push_back({{"va", mp.va}, {"bytes", mp.bytes}, {"chunks", chunks}});
   }
   {
@@ -195,7 +268,7 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
     for (auto& [va, mp] : c.app_mappings) {
       maps.push_back({{"va", va}, {"bytes", mp.bytes}, {"offset", mp.offset}, {"handle", mp.handle_vid}});
       json chunks;
-      if (ok && (ok = dump_range(store, va, mp.bytes, buf, &chunks, error)))
+      if (ok && (ok = dump_range(store, va, mp.bytes, &chunks, error)))
         memory.push_back({{"va", va}, {"bytes", mp.bytes}, {"chunks", chunks}});
     }
     for (auto& [va, a] : c.records.access) {
@@ -241,7 +314,7 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
     json globals = json::array();
     for (auto& [start, g] : c.module_globals) {
       json chunks;
-      if (ok && (ok = dump_range(store, start, g.first, buf, &chunks, error)))
+      if (ok && (ok = dump_range(store, start, g.first, &chunks, error)))
         globals.push_back({{"start", start}, {"bytes", g.first}, {"owner", g.second},
                            {"name", c.global_names[start]}, {"chunks", chunks}});
     }

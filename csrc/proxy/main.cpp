@@ -328,6 +328,11 @@ class Server {
         break;
       }
       case wire::ManageOp::Status:
+        // With a job: the device memory its image would hold (a migration
+        // decides by it whether its temporary image fits in RAM).
+        if (m.job[0]) {
+          if (Client* c = attached(m.job)) reply.bytes = image_memory_bytes(*c);
+        }
         break;
       default:
         r = CUDA_ERROR_INVALID_VALUE;
