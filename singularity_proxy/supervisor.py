@@ -135,9 +135,6 @@ class Supervisor:
                                 command=command)
         self._stop = False
         self.shell_job = False
-        # Proxies told to exit without waiting (a migration's old one frees the job's memory while
-        # the new one restores it); reaped in the main loop and at the end.
-        self._retiring: list[subprocess.Popen] = []
         # Work done after a request is answered (deleting a migration's RAM image): not part of
         # the request's time, yet finished before the next request is served.
         self._after_reply: list[Callable[[], None]] = []
@@ -159,26 +156,6 @@ class Supervisor:
         if self.proxy:
             stop_proxy(self.proxy, proxy_socket(self.name))
             self.proxy = None
-        for p in self._retiring:  # (not stop_proxy: the socket path is not theirs any more)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self._retiring.clear()
-
-    def _retire_proxy(self) -> None:
-        """Tells the job's proxy to exit without waiting for it: a new proxy can bind the same socket
-        path at once (the old one never unlinks it), and the old one's release of the job's memory
-        (it is detached or released: nothing of the app runs there) overlaps the restore."""
-        if self.proxy:
-            if self.proxy.poll() is None:
-                self.proxy.terminate()
-                self._retiring.append(self.proxy)
-            self.proxy = None
-
-    def _reap_retiring(self) -> None:
-        self._retiring = [p for p in self._retiring if p.poll() is None]
 
     def _listen(self) -> socket.socket:
         path = job_socket(self.name)
@@ -225,7 +202,6 @@ class Supervisor:
                     with conn:
                         self._serve(conn)
                 self._reap()
-                self._reap_retiring()
             if self._stop and self.app_pid:
                 os.kill(self.app_pid, signal.SIGTERM)
                 self._wait_app()
@@ -294,7 +270,8 @@ class Supervisor:
             if op == "status":
                 result: dict[str, Any] = {"job": self.record.__dict__}
             elif op == "checkpoint":
-                result = self.checkpoint(Path(req["dir"]), bool(req.get("leave_running")), progress)
+                result = self.checkpoint(Path(req["dir"]), bool(req.get("leave_running")), progress,
+                                         release_later=True)
             elif op == "restore":
                 result = self.restore(Path(req["dir"]), req.get("device") or self.device, progress)
             elif op == "migrate":
@@ -309,10 +286,11 @@ class Supervisor:
             for fn in work:
                 fn()
 
-    def checkpoint(self, image: Path, leave_running: bool, progress: Progress, *, release: bool = True
+    def checkpoint(self, image: Path, leave_running: bool, progress: Progress, *, release_later: bool = False
                    ) -> dict[str, Any]:
-        """`release=False` (a stop checkpoint only): the proxy keeps what it holds of the job, for
-        the caller to retire the proxy itself (a migration to another device)."""
+        """`release_later` (a stop checkpoint asked for by itself): the proxy frees what it held of
+        the job after the answer, not before (a migration frees it first: its restore reuses the
+        memory just freed)."""
         if not self.app_pid:
             raise SingularityError(f"job {self.name!r} is not running (state {self.record.state})")
         clock = _Phases()
@@ -366,12 +344,17 @@ class Supervisor:
             raise SingularityError(f"cannot commit the checkpoint in {image}: {e}; {self._intact_text(intact)}"
                                    ) from None
         clock.lap("commit")
-        if not leave_running and release:
-            try:
-                manage(proxy_socket(self.name), OP_RELEASE, self.name)
-            except SingularityError:
-                pass  # the image is committed; a proxy gone meanwhile held nothing else of the job
-            clock.lap("release")
+        if not leave_running:
+            def release() -> None:
+                try:
+                    manage(proxy_socket(self.name), OP_RELEASE, self.name)
+                except SingularityError:
+                    pass  # the image is committed; a proxy gone meanwhile held nothing else of the job
+            if release_later:
+                self._after_reply.append(release)
+            else:
+                release()
+                clock.lap("release")
         t3 = time.monotonic()
         self.record.last_image = str(image)
         self._set_state("running" if leave_running else "checkpointed")
@@ -440,7 +423,7 @@ class Supervisor:
             raise SingularityError(f"{image} is an image of job {manifest.get('job')!r}, not {self.name!r}")
         self._set_state("restoring")
         if device != self.device or not self.proxy or self.proxy.poll() is not None:
-            self._retire_proxy()
+            self._stop_proxy()
             clock.lap("proxy_stop")
             self._start_proxy(device)
             clock.lap("proxy_start")
@@ -483,11 +466,11 @@ class Supervisor:
             target = Path(image)
         else:
             target, in_ram = self._migration_image()
-        # To another device the old proxy is retired by the restore: its release of the job's memory
-        # is not waited for here.
-        other = device != self.device
+        # (The old proxy releases the job's memory before the new one restores it, not alongside:
+        # measured, the restore then reuses the pages just freed and is faster than the release
+        # costs; see docs/checkpoint.md.)
         try:
-            ck = self.checkpoint(target, False, progress, release=not other)
+            ck = self.checkpoint(target, False, progress)
         except SingularityError:
             if in_ram:
                 shutil.rmtree(target, ignore_errors=True)  # nothing committed (the job goes on or died)
@@ -495,11 +478,6 @@ class Supervisor:
         try:
             rs = self.restore(target, device, progress, private=in_ram)
         except SingularityError as e:
-            if other and self.proxy and self.proxy.poll() is None and not self.app_pid:
-                try:  # the restore failed before it replaced the proxy: it still holds the job
-                    manage(proxy_socket(self.name), OP_RELEASE, self.name)
-                except SingularityError:
-                    pass
             where = " (in RAM: it does not survive a reboot)" if in_ram else ""
             raise SingularityError(f"{e}; the job's image stays in {target}{where}: singularity restore {target}"
                                    ) from None

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -51,6 +53,25 @@ bool unhex(const json& j, T* out) {
   return true;
 }
 
+// Seconds per step of writing or reading an image, logged as one line (the
+// proxy's part of a checkpoint's or restore's time, step by step).
+class StepClock {
+ public:
+  void lap(const char* step) {
+    const auto now = std::chrono::steady_clock::now();
+    char b[64];
+    std::snprintf(b, sizeof(b), "%s%s %.3f s", text_.empty() ? "" : ", ", step,
+                  std::chrono::duration<double>(now - t_).count());
+    text_ += b;
+    t_ = now;
+  }
+  const char* text() const { return text_.c_str(); }
+
+ private:
+  std::chrono::steady_clock::time_point t_ = std::chrono::steady_clock::now();
+  std::string text_;
+};
+
 // Device <-> host copies for images, from helper threads: the per-thread
 // default stream keeps one thread's copies from queueing behind another's
 // (the legacy stream serializes them); a backend without it gets the plain
@@ -70,11 +91,23 @@ CUresult copy_htod(CUdeviceptr dst, const void* src, size_t n) {
 // caller's current context: copying, hashing and the file system's own work
 // (allocating page-cache pages, which dominates on tmpfs) proceed on every
 // core instead of one.  Stops at the first failure (its message in `error`).
+// Threads copying chunks: $SINGULARITY_IMAGE_THREADS, else one per core, at
+// most 4 (past that the memory bus, not the CPU, is the limit).
+unsigned image_threads() {
+  static const unsigned n = [] {
+    const char* v = std::getenv("SINGULARITY_IMAGE_THREADS");
+    const long want = v && *v ? std::strtol(v, nullptr, 10) : 0;
+    if (want > 0) return unsigned(std::min(want, 64L));
+    return std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  }();
+  return n;
+}
+
 // `buffer` is a kChunkBytes scratch area per thread, left uninitialized (a
 // restore never touches it).
 using ChunkTask = std::function<bool(size_t, uint8_t* buffer, std::string&)>;
 bool for_each_chunk(size_t n, const ChunkTask& task, std::string& error) {
-  const size_t threads = std::min<size_t>(n, std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  const size_t threads = std::min<size_t>(n, image_threads());
   std::unique_ptr<uint8_t[]> buf0(new uint8_t[kChunkBytes]);
   if (threads <= 1) {
     for (size_t i = 0; i < n; ++i)
@@ -199,6 +232,7 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
       return CUDA_ERROR_NOT_SUPPORTED;
     }
   }
+  StepClock clock;
   ChunkStore store(chunks_dir);
   json m;
   m["format"] = kImageFormat;
@@ -254,6 +288,7 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
   heap["app_va"] = st.app_va;
   for (auto& a : st.access) heap["access"].push_back({{"pool", a.pool}, {"owner", a.owner}, {"to", a.accessors}});
   m["heap"] = heap;
+  clock.lap("contexts");
   json memory = json::array();
   bool ok = true;
   for (auto& mp : c.heap.mappings()) {
@@ -347,19 +382,27 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
     m["current_pool"] = c.current_pool;
     m["pool_of_alloc"] = c.pool_of_alloc;
   }
+  clock.lap("memory and objects");
   if (ok && !save_graph_objects(c, &m, error)) return CUDA_ERROR_NOT_SUPPORTED;
+  clock.lap("graphs");
   // Last: reading graphs back can issue ids (nodes the app never asked about).
   m["issued"] = c.handles.issued();
   // (`any` pops its context; an explicit pop here popped it twice.)
   if (!ok) return CUDA_ERROR_UNKNOWN;
   if (!store.sync(error)) return CUDA_ERROR_UNKNOWN;
+  clock.lap("syncfs");
   *stats = store.stats();
   if (!write_file_atomically(manifest, m.dump(1), error)) return CUDA_ERROR_UNKNOWN;
+  clock.lap("manifest");
+  log_info("job '%s': image written (%llu bytes, %llu chunks written): %s", c.job().c_str(),
+           static_cast<unsigned long long>(stats->bytes), static_cast<unsigned long long>(stats->chunks_written),
+           clock.text());
   return CUDA_SUCCESS;
 }
 
 std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks_dir, const std::string& manifest,
                                    std::string& error) {
+  StepClock clock;
   json m;
   try {
     std::ifstream f(manifest);
@@ -383,6 +426,7 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
     bool busy = false;
     CUresult r = c->reserve_range(m.at("va_base"), m.at("va_size"), error, &busy);
     if (r != CUDA_SUCCESS) return nullptr;
+    clock.lap("manifest and address range");
     c->restored_host_base = m.at("host_base");
     c->restored_host_size = m.at("host_size");
     c->set_token(m.at("token"));
@@ -426,6 +470,7 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
     st.app_va = h.at("app_va").get<std::vector<std::pair<uint64_t, uint64_t>>>();
     for (auto& a : h.value("access", json::array()))
       st.access.push_back({a.at("pool"), a.at("owner"), a.at("to").get<std::vector<int>>()});
+    clock.lap("contexts");
     if (c->heap.load(st, error) != CUDA_SUCCESS) return nullptr;
     const json& vmm = m.at("app_vmm");
     for (auto& a : vmm.at("allocations")) {
@@ -455,8 +500,10 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
         return fail("cannot grant the app's VMM access again");
       c->records.access[a.at("va")] = {a.at("bytes"), descs};
     }
+    clock.lap("mappings");
     for (auto& x : m.at("memory"))
       if (!fill_range(store, x.at("va"), x.at("bytes"), x.at("chunks"), error)) return nullptr;
+    clock.lap("memory");
     for (auto& b : m.at("host_blocks")) c->host_blocks[b.at("ptr")] = HostBlock{b.at("bytes"), b.at("kind"), b.at("flags")};
 
     // Modules and libraries, then the functions and kernels taken from them.
@@ -607,6 +654,8 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
     c->handles.continue_from(m.at("issued"));
     c->set_detached();
     c->reattachable.store(true);
+    clock.lap("objects");
+    log_info("job '%s': image read: %s", c->job().c_str(), clock.text());
     return c;
   } catch (const std::exception& e) {
     error = manifest + " is malformed: " + e.what();
