@@ -42,13 +42,14 @@ class ChunkStore {
 
   // Stores `n` bytes (if not there yet) and returns their name.  False (with
   // `error`) when the disk refuses: nothing half-written is left under a
-  // chunk's name (temporary file, fsync, rename).
+  // chunk's name (a temporary file of its own, renamed; durability comes from
+  // one sync() before the image is committed).
   bool put(const uint8_t* data, uint64_t n, std::string* name, std::string& error);
   // Reads a chunk and checks its bytes against its name.
   bool get(const std::string& name, std::vector<uint8_t>* out, std::string& error) const;
   // Maps a chunk and checks its bytes against its name, as get().
   bool map(const std::string& name, MappedChunk* out, std::string& error) const;
-  // Flushes the directories written to (the chunks themselves are synced one by one).
+  // Flushes everything written (syncfs of the store's file system).
   bool sync(std::string& error);
 
   const ChunkStats& stats() const { return stats_; }

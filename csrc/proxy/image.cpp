@@ -87,10 +87,6 @@ CUresult copy_htod(CUdeviceptr dst, const void* src, size_t n) {
   return r == CUDA_ERROR_NOT_SUPPORTED ? BACKEND(cuMemcpyHtoD_v2)(dst, src, n) : r;
 }
 
-// Runs task(i, buffer) for every i in [0, n) on a few threads, each with the
-// caller's current context: copying, hashing and the file system's own work
-// (allocating page-cache pages, which dominates on tmpfs) proceed on every
-// core instead of one.  Stops at the first failure (its message in `error`).
 // Threads copying chunks: $SINGULARITY_IMAGE_THREADS, else one per core, at
 // most 4 (past that the memory bus, not the CPU, is the limit).
 unsigned image_threads() {
@@ -103,6 +99,10 @@ unsigned image_threads() {
   return n;
 }
 
+// Runs task(i, buffer) for every i in [0, n) on a few threads, each with the
+// caller's current context: copying, hashing and the file system's own work
+// (allocating page-cache pages, which dominates on tmpfs) proceed on every
+// core instead of one.  Stops at the first failure (its message in `error`).
 // `buffer` is a kChunkBytes scratch area per thread, left uninitialized (a
 // restore never touches it).
 using ChunkTask = std::function<bool(size_t, uint8_t* buffer, std::string&)>;
@@ -122,7 +122,13 @@ bool for_each_chunk(size_t n, const ChunkTask& task, std::string& error) {
   auto run = [&](uint8_t* buf) {
     std::string err;
     for (size_t i; !failed.load() && (i = next.fetch_add(1)) < n;) {
-      if (task(i, buf, err)) continue;
+      bool ok = false;
+      try {  // (an exception must not end a helper thread: it would end the proxy)
+        ok = task(i, buf, err);
+      } catch (const std::exception& e) {
+        err = e.what();
+      }
+      if (ok) continue;
       std::lock_guard<std::mutex> lock(mu);
       if (!failed.exchange(true)) error = err;
     }
