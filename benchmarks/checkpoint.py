@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checkpoint, restore and migration figures (issue 4), with the storage baseline in the same run.
 
-    python -P benchmarks/checkpoint.py [--sizes 64,256,1024] [--dir DIR] [--json]
+    python -P benchmarks/checkpoint.py [--sizes 64,256,1024] [--dir DIR] [--repeat N] [--json]
 
 For each device-state size a job (benchmarks/checkpoint/state_job.py) holds that much distinct
 device memory on the simulated GPU, through the proxy, under `singularity run --job`.  Measured:
@@ -117,24 +117,56 @@ def measure(work: Path, size_mib: int) -> dict:
                                       - mig["restore"]["criu_seconds"], 3),
         "stop_checkpoint_s": round(stop["seconds"], 3),
         "restore_s": round(rest["seconds"], 3),
+        # Where the time goes, step by step (supervisor.py's phases; proxy_s = the proxy's own time).
+        "migrate_phases": {"checkpoint": {**mig["checkpoint"]["phases"],
+                                          "proxy_s": round(mig["checkpoint"]["proxy_seconds"], 4)},
+                           "restore": {**mig["restore"]["phases"],
+                                       "proxy_s": round(mig["restore"]["proxy_seconds"], 4)},
+                           "image_in_ram": mig.get("image_in_ram", False)},
+        "stop_phases": stop["phases"],
+        "restore_phases": rest["phases"],
     }
+
+
+def median_row(rows: list[dict]) -> dict:
+    """The median of every number over repeated runs (the machine is shared and noisy)."""
+    out: dict = {}
+    for k, v in rows[0].items():
+        if isinstance(v, dict):
+            out[k] = median_row([r[k] for r in rows])
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            vals = sorted(r[k] for r in rows)
+            mid = len(vals) // 2
+            out[k] = vals[mid] if len(vals) % 2 else round((vals[mid - 1] + vals[mid]) / 2, 4)
+        else:
+            out[k] = v
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="64,256,1024", help="device-state sizes in MiB")
     ap.add_argument("--dir", help="where images go (default: a temporary directory under /tmp)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per size; the medians are reported")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ckpt-bench-", dir=args.dir))
     try:
-        rows = [measure(work, int(s)) for s in args.sizes.split(",")]
+        rows = []
+        for s in args.sizes.split(","):
+            runs = []
+            for i in range(args.repeat):
+                sub = work / f"r{i}"
+                sub.mkdir()
+                runs.append(measure(sub, int(s)))
+                shutil.rmtree(sub, ignore_errors=True)
+            rows.append(median_row(runs))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    cols = list(rows[0])
+    cols = [c for c in rows[0] if not isinstance(rows[0][c], dict)]
     print(" ".join(f"{c:>22}" for c in cols[:1]) + "".join(f"{r['size_mib']:>12}" for r in rows))
     for c in cols[1:]:
         print(f"{c:>22}" + "".join(f"{r[c]:>12}" for r in rows))

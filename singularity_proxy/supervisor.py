@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import select
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -25,7 +28,7 @@ from singularity_proxy.criu import Criu
 from singularity_proxy.errors import SingularityError
 from singularity_proxy.fence import die_with_parent
 from singularity_proxy.jobs import JobRecord, job_socket, proxy_socket, runtime_dir, valid_name
-from singularity_proxy.proxy_control import (OP_CHECKPOINT, OP_RELEASE, OP_RESTORE, OP_RESUME, manage,
+from singularity_proxy.proxy_control import (OP_CHECKPOINT, OP_RELEASE, OP_RESTORE, OP_RESUME, OP_STATUS, manage,
                                              start_proxy, stop_proxy)
 
 Progress = Callable[[dict[str, Any]], None]
@@ -44,6 +47,78 @@ def _dying(pid: int) -> bool:
     return any(int(fields.get(k, "0").strip() or "0", 16) & kill_bit for k in ("SigPnd", "ShdPnd"))
 
 
+def _meminfo(field: str) -> int:
+    """A /proc/meminfo figure in bytes (0 when absent)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _ram_room(directory: Path) -> int:
+    """Bytes a migration image may take in `directory` (tmpfs): its free space, bounded by the
+    memory the kernel says is available (tmpfs pages are RAM, and a tmpfs may be sized beyond it),
+    less a reserve left to everything else ($SINGULARITY_MIGRATE_RAM_RESERVE bytes, default a
+    tenth of the machine's memory)."""
+    st = os.statvfs(directory)
+    free = st.f_bavail * st.f_frsize
+    available = _meminfo("MemAvailable")
+    if available:
+        free = min(free, available)
+    raw = os.environ.get("SINGULARITY_MIGRATE_RAM_RESERVE", "")
+    try:
+        reserve = int(raw) if raw else _meminfo("MemTotal") // 10
+    except ValueError:
+        raise SingularityError(f"SINGULARITY_MIGRATE_RAM_RESERVE={raw!r} is not a number of bytes") from None
+    return free - reserve
+
+
+def _private_ram_dir() -> Path | None:
+    """This user's directory for migration images in RAM ($SINGULARITY_MIGRATE_RAM_DIR, default
+    /dev/shm; empty: never in RAM), or None when there is none to use safely."""
+    base = os.environ.get("SINGULARITY_MIGRATE_RAM_DIR", "/dev/shm")
+    if not base or not Path(base).is_dir():
+        return None
+    d = Path(base) / f"singularity-{os.getuid()}"
+    try:
+        d.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(d)
+    except OSError:
+        return None
+    # /dev/shm is shared by every user: use the directory only if it is really ours and private
+    # (not a link or a directory someone else made there first).
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    return d
+
+
+class _Phases:
+    """Seconds per step of a checkpoint or restore, in the order they ran (for `--json` and
+    benchmarks/checkpoint.py: where the time of a migration goes)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._t = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases[name] = round(self.phases.get(name, 0.0) + now - self._t, 4)
+        self._t = now
+
+
 class Supervisor:
     def __init__(self, *, name: str, device: str, command: list[str], app_env: dict[str, str] | None = None):
         self.name = valid_name(name)
@@ -60,6 +135,9 @@ class Supervisor:
                                 command=command)
         self._stop = False
         self.shell_job = False
+        # Work done after a request is answered (deleting a migration's RAM image): not part of
+        # the request's time, yet finished before the next request is served.
+        self._after_reply: list[Callable[[], None]] = []
 
     # --- lifecycle ------------------------------------------------------
     def _env(self, device: str) -> dict[str, str]:
@@ -192,7 +270,8 @@ class Supervisor:
             if op == "status":
                 result: dict[str, Any] = {"job": self.record.__dict__}
             elif op == "checkpoint":
-                result = self.checkpoint(Path(req["dir"]), bool(req.get("leave_running")), progress)
+                result = self.checkpoint(Path(req["dir"]), bool(req.get("leave_running")), progress,
+                                         release_later=True)
             elif op == "restore":
                 result = self.restore(Path(req["dir"]), req.get("device") or self.device, progress)
             elif op == "migrate":
@@ -202,16 +281,26 @@ class Supervisor:
             send({"ok": True, **result})
         except (SingularityError, KeyError, ValueError, OSError) as e:
             send({"ok": False, "error": str(e)})
+        finally:
+            work, self._after_reply = self._after_reply, []
+            for fn in work:
+                fn()
 
-    def checkpoint(self, image: Path, leave_running: bool, progress: Progress) -> dict[str, Any]:
+    def checkpoint(self, image: Path, leave_running: bool, progress: Progress, *, release_later: bool = False
+                   ) -> dict[str, Any]:
+        """`release_later` (a stop checkpoint asked for by itself): the proxy frees what it held of
+        the job after the answer, not before (a migration frees it first: its restore reuses the
+        memory just freed)."""
         if not self.app_pid:
             raise SingularityError(f"job {self.name!r} is not running (state {self.record.state})")
+        clock = _Phases()
         criu = Criu.find()
         image = image.resolve()
         ckpt, staging = image_dir.begin(image)
         intact = self._intact(image)
         stdio = image_dir.stdio_keys(self.app_pid)
         self._set_state("checkpointing")
+        clock.lap("prepare")
         t0 = time.monotonic()
         progress({"phase": "device", "state": "start"})
         try:
@@ -221,6 +310,7 @@ class Supervisor:
             # The proxy resumed the app (or the app is gone, or the proxy is): nothing is committed.
             self._after_failure(f"{e}", intact, detached=False)
         t1 = time.monotonic()
+        clock.lap("device")
         progress({"phase": "device", "state": "done", "bytes": reply.bytes, "written": reply.bytes_written})
         progress({"phase": "cpu", "state": "start"})
         try:
@@ -228,12 +318,14 @@ class Supervisor:
         except SingularityError as e:
             self._after_failure(f"{e}", intact, detached=True)
         t2 = time.monotonic()
+        clock.lap("criu")
         progress({"phase": "cpu", "state": "done"})
         if leave_running:
             manage(proxy_socket(self.name), OP_RESUME, self.name)
         else:
             self._wait_app()  # CRIU killed it
             self.exit_code = None
+        clock.lap("resume" if leave_running else "app_exit")
         try:
             manifest = image_dir.commit(image, ckpt, {
                 "job": self.name, "device": self.device, "stdio": stdio, "shell_job": self.shell_job,
@@ -251,18 +343,26 @@ class Supervisor:
                 self._set_state("running")
             raise SingularityError(f"cannot commit the checkpoint in {image}: {e}; {self._intact_text(intact)}"
                                    ) from None
+        clock.lap("commit")
         if not leave_running:
-            try:
-                manage(proxy_socket(self.name), OP_RELEASE, self.name)
-            except SingularityError:
-                pass  # the image is committed; a proxy gone meanwhile held nothing else of the job
+            def release() -> None:
+                try:
+                    manage(proxy_socket(self.name), OP_RELEASE, self.name)
+                except SingularityError:
+                    pass  # the image is committed; a proxy gone meanwhile held nothing else of the job
+            if release_later:
+                self._after_reply.append(release)
+            else:
+                release()
+                clock.lap("release")
         t3 = time.monotonic()
         self.record.last_image = str(image)
         self._set_state("running" if leave_running else "checkpointed")
         return {"image": str(image), "checkpoint": manifest["checkpoint"], "device_bytes": reply.bytes,
                 "device_bytes_written": reply.bytes_written, "chunks": reply.chunks,
                 "chunks_written": reply.chunks_written, "device_seconds": t1 - t0, "criu_seconds": t2 - t1,
-                "commit_seconds": t3 - t2, "seconds": t3 - t0, "left_running": leave_running}
+                "commit_seconds": t3 - t2, "seconds": t3 - t0, "left_running": leave_running,
+                "proxy_seconds": reply.seconds, "phases": clock.phases}
 
     def _intact(self, image: Path) -> tuple[Path, str] | None:
         """The committed checkpoint a failed one leaves usable: the one in `image`, else the job's last."""
@@ -307,27 +407,36 @@ class Supervisor:
                                f"{self._intact_text(intact)}"
                                + (f": singularity restore {intact[0]}" if intact else ""))
 
-    def restore(self, image: Path, device: str, progress: Progress) -> dict[str, Any]:
+    def restore(self, image: Path, device: str, progress: Progress, *, private: bool = False) -> dict[str, Any]:
+        """`private`: a migration's own RAM image, committed by this process a moment ago: its
+        files' SHA-256 are not computed again (sizes are checked; the proxy verifies every
+        device chunk as always)."""
         if self.app_pid:
             raise SingularityError(f"job {self.name!r} is running: checkpoint it first")
+        clock = _Phases()
         criu = Criu.find()
         image = image.resolve()
         t0 = time.monotonic()
-        manifest = image_dir.verify(image)
+        manifest = image_dir.verify(image, checksums=not private)
+        clock.lap("verify")
         if manifest.get("job") != self.name:
             raise SingularityError(f"{image} is an image of job {manifest.get('job')!r}, not {self.name!r}")
         self._set_state("restoring")
         if device != self.device or not self.proxy or self.proxy.poll() is not None:
             self._stop_proxy()
+            clock.lap("proxy_stop")
             self._start_proxy(device)
+            clock.lap("proxy_start")
         ckpt = image / manifest["checkpoint"]
         progress({"phase": "device", "state": "start"})
         try:
-            manage(proxy_socket(self.name), OP_RESTORE, self.name, str(ckpt / "device.json"), str(image / "chunks"))
+            reply = manage(proxy_socket(self.name), OP_RESTORE, self.name, str(ckpt / "device.json"),
+                           str(image / "chunks"))
         except SingularityError:
             self._set_state("checkpointed")
             raise
         t1 = time.monotonic()
+        clock.lap("device")
         progress({"phase": "device", "state": "done"})
         progress({"phase": "cpu", "state": "start"})
         self.shell_job = bool(manifest.get("shell_job", False))
@@ -339,15 +448,63 @@ class Supervisor:
             self._set_state("checkpointed")
             raise
         t2 = time.monotonic()
+        clock.lap("criu")
         progress({"phase": "cpu", "state": "done"})
         self.exit_code = None
         self._set_state("running")
         return {"image": str(image), "device": device, "pid": self.app_pid, "device_seconds": t1 - t0,
-                "criu_seconds": t2 - t1, "seconds": t2 - t0}
+                "criu_seconds": t2 - t1, "seconds": t2 - t0, "proxy_seconds": reply.seconds,
+                "phases": clock.phases}
 
     def migrate(self, device: str, image: str | None, progress: Progress) -> dict[str, Any]:
-        target = Path(image) if image else runtime_dir() / "jobs" / f"{self.name}.migrate"
+        """Stop checkpoint into an image, restore on `device`.  Without `image`, a private one: in RAM
+        (tmpfs) when it fits (`_migration_image`), deleted once the job runs again; else on disk in
+        the runtime directory, kept (its chunks spare the next migration rewriting unchanged memory)."""
         t0 = time.monotonic()
-        ck = self.checkpoint(target, False, progress)
-        rs = self.restore(target, device, progress)
-        return {"checkpoint": ck, "restore": rs, "device": device, "seconds": time.monotonic() - t0}
+        in_ram = False
+        if image:
+            target = Path(image)
+        else:
+            target, in_ram = self._migration_image()
+        # (The old proxy releases the job's memory before the new one restores it, not alongside:
+        # measured, the restore then reuses the pages just freed and is faster than the release
+        # costs; see docs/checkpoint.md.)
+        try:
+            ck = self.checkpoint(target, False, progress)
+        except SingularityError:
+            if in_ram:
+                shutil.rmtree(target, ignore_errors=True)  # nothing committed (the job goes on or died)
+            raise
+        try:
+            rs = self.restore(target, device, progress, private=in_ram)
+        except SingularityError as e:
+            where = " (in RAM: it does not survive a reboot)" if in_ram else ""
+            raise SingularityError(f"{e}; the job's image stays in {target}{where}: singularity restore {target}"
+                                   ) from None
+        if in_ram:
+            # Nothing needs it once the job runs again, and RAM must not hold a second copy of the
+            # job's memory: deleted right after the answer (freeing 1 GiB of tmpfs takes a while).
+            self.record.last_image = ""
+            self._set_state("running")
+            self._after_reply.append(lambda: shutil.rmtree(target, ignore_errors=True))
+        return {"checkpoint": ck, "restore": rs, "device": device, "image": str(target.resolve()),
+                "image_in_ram": in_ram, "seconds": time.monotonic() - t0}
+
+    def _migration_image(self) -> tuple[Path, bool]:
+        """Where a migration without `--dir` writes its image, and whether that is in RAM.
+
+        RAM when the job's device memory (as its proxy counts it) plus the app's resident memory
+        (CRIU's part), with a margin, fits `_ram_room`; otherwise the runtime directory, as
+        before."""
+        disk = runtime_dir() / "jobs" / f"{self.name}.migrate"
+        ram = _private_ram_dir()
+        if ram is None:
+            return disk, False
+        try:
+            device_bytes = manage(proxy_socket(self.name), OP_STATUS, self.name).bytes
+        except SingularityError:
+            return disk, False
+        need = int((device_bytes + _rss(self.app_pid)) * 1.1) + (64 << 20)
+        if _ram_room(ram) < need:
+            return disk, False
+        return ram / f"{self.name}.migrate-{os.getpid()}-{secrets.token_hex(4)}", True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,6 +115,48 @@ def test_same_output_after_checkpoints_migrations_and_restores(rundir, uninterru
             # Only a job that ended meanwhile may refuse (on a slow machine it can outrun the test).
             assert "exited" in r.stderr or "not running" in r.stderr, r.stderr
             break
+    assert job.finish() == uninterrupted
+
+
+@pytest.fixture
+def ram_dir(tmp_path: Path):
+    """A private directory on tmpfs for migration images (SINGULARITY_MIGRATE_RAM_DIR)."""
+    if not Path("/dev/shm").is_dir():
+        pytest.skip("no /dev/shm")
+    d = Path("/dev/shm") / f"sing-test-{os.getpid()}-{tmp_path.name}"
+    d.mkdir()
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _ram_images(ram_dir: Path) -> list[Path]:
+    return [p for p in ram_dir.rglob("*") if ".migrate" in p.name]
+
+
+def test_migration_image_in_ram_is_gone_afterwards(rundir, uninterrupted, ram_dir):
+    job = Job(rundir, "ramimg", env={"SINGULARITY_MIGRATE_RAM_DIR": str(ram_dir),
+                                     "SINGULARITY_MIGRATE_RAM_RESERVE": "0"})
+    job.wait_for_steps(2)
+    r = json.loads(cli(rundir, "migrate", "--json", job.name, "--device", "sim:1").stdout)
+    assert r["image_in_ram"] and Path(r["image"]).is_relative_to(ram_dir), r
+    # The image is deleted right after the answer, before the supervisor serves anything else:
+    # any later request finds it gone.
+    cli(rundir, "checkpoint", "--leave-running", job.name, str(rundir / "image"))
+    assert not Path(r["image"]).exists() and not _ram_images(ram_dir), _ram_images(ram_dir)
+    assert not (rundir / "jobs" / f"{job.name}.migrate").exists()
+    assert job.finish() == uninterrupted
+
+
+def test_migration_falls_back_to_disk_without_room_in_ram(rundir, uninterrupted, ram_dir):
+    # A reserve larger than any machine's memory: the image cannot go to RAM.
+    job = Job(rundir, "diskimg", env={"SINGULARITY_MIGRATE_RAM_DIR": str(ram_dir),
+                                      "SINGULARITY_MIGRATE_RAM_RESERVE": str(1 << 62)})
+    job.wait_for_steps(2)
+    r = json.loads(cli(rundir, "migrate", "--json", job.name, "--device", "sim:1").stdout)
+    disk = rundir / "jobs" / f"{job.name}.migrate"
+    assert not r["image_in_ram"] and Path(r["image"]) == disk.resolve(), r
+    assert (disk / "manifest.json").is_file()  # kept on disk, as before: it spares the next one work
+    assert not _ram_images(ram_dir)
     assert job.finish() == uninterrupted
 
 

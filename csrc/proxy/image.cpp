@@ -3,9 +3,16 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
@@ -46,21 +53,114 @@ bool unhex(const json& j, T* out) {
   return true;
 }
 
+// Seconds per step of writing or reading an image, logged as one line (the
+// proxy's part of a checkpoint's or restore's time, step by step).
+class StepClock {
+ public:
+  void lap(const char* step) {
+    const auto now = std::chrono::steady_clock::now();
+    char b[64];
+    std::snprintf(b, sizeof(b), "%s%s %.3f s", text_.empty() ? "" : ", ", step,
+                  std::chrono::duration<double>(now - t_).count());
+    text_ += b;
+    t_ = now;
+  }
+  const char* text() const { return text_.c_str(); }
+
+ private:
+  std::chrono::steady_clock::time_point t_ = std::chrono::steady_clock::now();
+  std::string text_;
+};
+
+// Device <-> host copies for images, from helper threads: the per-thread
+// default stream keeps one thread's copies from queueing behind another's
+// (the legacy stream serializes them); a backend without it gets the plain
+// call.  Every context is synchronized before an image is written, and a
+// restored client runs nothing until it is complete, so no ordering against
+// other streams is needed.
+CUresult copy_dtoh(void* dst, CUdeviceptr src, size_t n) {
+  CUresult r = BACKEND(cuMemcpyDtoH_v2_ptds)(dst, src, n);
+  return r == CUDA_ERROR_NOT_SUPPORTED ? BACKEND(cuMemcpyDtoH_v2)(dst, src, n) : r;
+}
+CUresult copy_htod(CUdeviceptr dst, const void* src, size_t n) {
+  CUresult r = BACKEND(cuMemcpyHtoD_v2_ptds)(dst, src, n);
+  return r == CUDA_ERROR_NOT_SUPPORTED ? BACKEND(cuMemcpyHtoD_v2)(dst, src, n) : r;
+}
+
+// Threads copying chunks: $SINGULARITY_IMAGE_THREADS, else one per core, at
+// most 4 (past that the memory bus, not the CPU, is the limit).
+unsigned image_threads() {
+  static const unsigned n = [] {
+    const char* v = std::getenv("SINGULARITY_IMAGE_THREADS");
+    const long want = v && *v ? std::strtol(v, nullptr, 10) : 0;
+    if (want > 0) return unsigned(std::min(want, 64L));
+    return std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  }();
+  return n;
+}
+
+// Runs task(i, buffer) for every i in [0, n) on a few threads, each with the
+// caller's current context: copying, hashing and the file system's own work
+// (allocating page-cache pages, which dominates on tmpfs) proceed on every
+// core instead of one.  Stops at the first failure (its message in `error`).
+// `buffer` is a kChunkBytes scratch area per thread, left uninitialized (a
+// restore never touches it).
+using ChunkTask = std::function<bool(size_t, uint8_t* buffer, std::string&)>;
+bool for_each_chunk(size_t n, const ChunkTask& task, std::string& error) {
+  const size_t threads = std::min<size_t>(n, image_threads());
+  std::unique_ptr<uint8_t[]> buf0(new uint8_t[kChunkBytes]);
+  if (threads <= 1) {
+    for (size_t i = 0; i < n; ++i)
+      if (!task(i, buf0.get(), error)) return false;
+    return true;
+  }
+  CUcontext ctx = nullptr;
+  BACKEND(cuCtxGetCurrent)(&ctx);
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  auto run = [&](uint8_t* buf) {
+    std::string err;
+    for (size_t i; !failed.load() && (i = next.fetch_add(1)) < n;) {
+      bool ok = false;
+      try {  // (an exception must not end a helper thread: it would end the proxy)
+        ok = task(i, buf, err);
+      } catch (const std::exception& e) {
+        err = e.what();
+      }
+      if (ok) continue;
+      std::lock_guard<std::mutex> lock(mu);
+      if (!failed.exchange(true)) error = err;
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t)
+    helpers.emplace_back([&] {
+      if (ctx) BACKEND(cuCtxSetCurrent)(ctx);
+      std::unique_ptr<uint8_t[]> buf(new uint8_t[kChunkBytes]);
+      run(buf.get());
+      BACKEND(cuCtxSetCurrent)(nullptr);
+    });
+  run(buf0.get());
+  for (auto& t : helpers) t.join();
+  return !failed.load();
+}
+
 // The app's memory in [va, va+bytes) as chunk names.
-bool dump_range(ChunkStore& store, uint64_t va, uint64_t bytes, std::vector<uint8_t>& buf, json* chunks,
-                std::string& error) {
-  *chunks = json::array();
-  for (uint64_t off = 0; off < bytes; off += kChunkBytes) {
-    const uint64_t n = std::min(kChunkBytes, bytes - off);
-    CUresult r = BACKEND(cuMemcpyDtoH_v2)(buf.data(), va + off, n);
-    if (r != CUDA_SUCCESS) {
-      error = "cannot read device memory at " + std::to_string(va + off);
+bool dump_range(ChunkStore& store, uint64_t va, uint64_t bytes, json* chunks, std::string& error) {
+  const size_t n = size_t((bytes + kChunkBytes - 1) / kChunkBytes);
+  std::vector<std::string> names(n);
+  bool ok = for_each_chunk(n, [&](size_t i, uint8_t* buf, std::string& err) {
+    const uint64_t off = uint64_t(i) * kChunkBytes, len = std::min(kChunkBytes, bytes - off);
+    if (copy_dtoh(buf, va + off, len) != CUDA_SUCCESS) {
+      err = "cannot read device memory at " + std::to_string(va + off);
       return false;
     }
-    std::string name;
-    if (!store.put(buf.data(), n, &name, error)) return false;
-    chunks->push_back(name);
-  }
+    return store.put(buf, len, &names[i], err);
+  }, error);
+  if (!ok) return false;
+  *chunks = json::array();
+  for (auto& name : names) chunks->push_back(std::move(name));
   return true;
 }
 
@@ -69,22 +169,26 @@ bool fill_range(const ChunkStore& store, uint64_t va, uint64_t bytes, const json
     error = "memory at " + std::to_string(va) + ": wrong number of chunks";
     return false;
   }
-  std::vector<uint8_t> data;
-  uint64_t off = 0;
-  for (auto& c : chunks) {
-    if (!c.is_string() || !store.get(c.get<std::string>(), &data, error)) return false;
-    const uint64_t n = std::min(kChunkBytes, bytes - off);
+  for (auto& c : chunks)
+    if (!c.is_string()) {
+      error = "memory at " + std::to_string(va) + ": a chunk name is not a string";
+      return false;
+    }
+  return for_each_chunk(chunks.size(), [&](size_t i, uint8_t*, std::string& err) {
+    const std::string name = chunks[i].get<std::string>();
+    MappedChunk data;
+    if (!store.map(name, &data, err)) return false;
+    const uint64_t off = uint64_t(i) * kChunkBytes, n = std::min(kChunkBytes, bytes - off);
     if (data.size() != n) {
-      error = "chunk " + c.get<std::string>() + " has the wrong size";
+      err = "chunk " + name + " has the wrong size";
       return false;
     }
-    if (BACKEND(cuMemcpyHtoD_v2)(va + off, data.data(), n) != CUDA_SUCCESS) {
-      error = "cannot write device memory at " + std::to_string(va + off);
+    if (copy_htod(va + off, data.data(), n) != CUDA_SUCCESS) {
+      err = "cannot write device memory at " + std::to_string(va + off);
       return false;
     }
-    off += n;
-  }
-  return true;
+    return true;
+  }, error);
 }
 
 bool write_file_atomically(const std::string& path, const std::string& text, std::string& error) {
@@ -111,6 +215,15 @@ CUdevice device_of(CUcontext ctx) {
 
 }  // namespace
 
+uint64_t image_memory_bytes(Client& c) {
+  uint64_t n = 0;
+  for (auto& mp : c.heap.mappings()) n += mp.bytes;
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (auto& [va, mp] : c.app_mappings) n += mp.bytes;
+  for (auto& [start, g] : c.module_globals) n += g.first;
+  return n;
+}
+
 CUresult write_image(Client& c, const std::string& chunks_dir, const std::string& manifest, ChunkStats* stats,
                      std::string& error) {
   // Objects whose recipe is not recorded yet cannot be recreated: refuse
@@ -125,6 +238,7 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
       return CUDA_ERROR_NOT_SUPPORTED;
     }
   }
+  StepClock clock;
   ChunkStore store(chunks_dir);
   json m;
   m["format"] = kImageFormat;
@@ -167,7 +281,6 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
     error = "the job has device memory but no context";
     return CUDA_ERROR_INVALID_CONTEXT;
   }
-  std::vector<uint8_t> buf(kChunkBytes);
   // The allocator and every mapping of the job's range, contents as chunks.
   DeviceHeap::State st = c.heap.save();
   json heap;
@@ -181,11 +294,12 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
   heap["app_va"] = st.app_va;
   for (auto& a : st.access) heap["access"].push_back({{"pool", a.pool}, {"owner", a.owner}, {"to", a.accessors}});
   m["heap"] = heap;
+  clock.lap("contexts");
   json memory = json::array();
   bool ok = true;
   for (auto& mp : c.heap.mappings()) {
     json chunks;
-    if (!(ok = dump_range(store, mp.va, mp.bytes, buf, &chunks, error))) break;
+    if (!(ok = dump_range(store, mp.va, mp.bytes, &chunks, error))) break;
     memory.push_back({{"va", mp.va}, {"bytes", mp.bytes}, {"chunks", chunks}});
   }
   {
@@ -195,7 +309,7 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
     for (auto& [va, mp] : c.app_mappings) {
       maps.push_back({{"va", va}, {"bytes", mp.bytes}, {"offset", mp.offset}, {"handle", mp.handle_vid}});
       json chunks;
-      if (ok && (ok = dump_range(store, va, mp.bytes, buf, &chunks, error)))
+      if (ok && (ok = dump_range(store, va, mp.bytes, &chunks, error)))
         memory.push_back({{"va", va}, {"bytes", mp.bytes}, {"chunks", chunks}});
     }
     for (auto& [va, a] : c.records.access) {
@@ -241,7 +355,7 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
     json globals = json::array();
     for (auto& [start, g] : c.module_globals) {
       json chunks;
-      if (ok && (ok = dump_range(store, start, g.first, buf, &chunks, error)))
+      if (ok && (ok = dump_range(store, start, g.first, &chunks, error)))
         globals.push_back({{"start", start}, {"bytes", g.first}, {"owner", g.second},
                            {"name", c.global_names[start]}, {"chunks", chunks}});
     }
@@ -274,19 +388,27 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
     m["current_pool"] = c.current_pool;
     m["pool_of_alloc"] = c.pool_of_alloc;
   }
+  clock.lap("memory and objects");
   if (ok && !save_graph_objects(c, &m, error)) return CUDA_ERROR_NOT_SUPPORTED;
+  clock.lap("graphs");
   // Last: reading graphs back can issue ids (nodes the app never asked about).
   m["issued"] = c.handles.issued();
   // (`any` pops its context; an explicit pop here popped it twice.)
   if (!ok) return CUDA_ERROR_UNKNOWN;
   if (!store.sync(error)) return CUDA_ERROR_UNKNOWN;
+  clock.lap("syncfs");
   *stats = store.stats();
   if (!write_file_atomically(manifest, m.dump(1), error)) return CUDA_ERROR_UNKNOWN;
+  clock.lap("manifest");
+  log_info("job '%s': image written (%llu bytes, %llu chunks written): %s", c.job().c_str(),
+           static_cast<unsigned long long>(stats->bytes), static_cast<unsigned long long>(stats->chunks_written),
+           clock.text());
   return CUDA_SUCCESS;
 }
 
 std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks_dir, const std::string& manifest,
                                    std::string& error) {
+  StepClock clock;
   json m;
   try {
     std::ifstream f(manifest);
@@ -310,6 +432,7 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
     bool busy = false;
     CUresult r = c->reserve_range(m.at("va_base"), m.at("va_size"), error, &busy);
     if (r != CUDA_SUCCESS) return nullptr;
+    clock.lap("manifest and address range");
     c->restored_host_base = m.at("host_base");
     c->restored_host_size = m.at("host_size");
     c->set_token(m.at("token"));
@@ -353,6 +476,7 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
     st.app_va = h.at("app_va").get<std::vector<std::pair<uint64_t, uint64_t>>>();
     for (auto& a : h.value("access", json::array()))
       st.access.push_back({a.at("pool"), a.at("owner"), a.at("to").get<std::vector<int>>()});
+    clock.lap("contexts");
     if (c->heap.load(st, error) != CUDA_SUCCESS) return nullptr;
     const json& vmm = m.at("app_vmm");
     for (auto& a : vmm.at("allocations")) {
@@ -382,8 +506,10 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
         return fail("cannot grant the app's VMM access again");
       c->records.access[a.at("va")] = {a.at("bytes"), descs};
     }
+    clock.lap("mappings");
     for (auto& x : m.at("memory"))
       if (!fill_range(store, x.at("va"), x.at("bytes"), x.at("chunks"), error)) return nullptr;
+    clock.lap("memory");
     for (auto& b : m.at("host_blocks")) c->host_blocks[b.at("ptr")] = HostBlock{b.at("bytes"), b.at("kind"), b.at("flags")};
 
     // Modules and libraries, then the functions and kernels taken from them.
@@ -534,6 +660,8 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
     c->handles.continue_from(m.at("issued"));
     c->set_detached();
     c->reattachable.store(true);
+    clock.lap("objects");
+    log_info("job '%s': image read: %s", c->job().c_str(), clock.text());
     return c;
   } catch (const std::exception& e) {
     error = manifest + " is malformed: " + e.what();

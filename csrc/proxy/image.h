@@ -17,6 +17,10 @@ inline constexpr int kImageFormat = 1;
 CUresult write_image(Client& client, const std::string& chunks, const std::string& manifest, ChunkStats* stats,
                      std::string& error);
 
+// The bytes of device memory an image of the client holds (before dedup):
+// what a migration sizes its temporary image by.
+uint64_t image_memory_bytes(Client& client);
+
 // Builds a detached client from an image: the job's range reserved and
 // mapped again, every object recreated and every id rebound, memory refilled.
 // It waits for the app to reattach with the image's token.  Every chunk is

@@ -269,6 +269,8 @@ class Server {
           break;
         }
         if ((r = c->quiesce(error)) != CUDA_SUCCESS) break;
+        log_info("job '%s': quiesced in %.3f s", m.job,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         uint64_t token = std::random_device{}();
         token = (token << 32) ^ std::random_device{}() ^ uint64_t(getpid());
         c->set_token(token);
@@ -306,7 +308,8 @@ class Server {
         } else {
           it->second->shutdown();
           detached_.erase(it);
-          log_info("job '%s': released after its checkpoint", m.job);
+          log_info("job '%s': released after its checkpoint (%.3f s)", m.job,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         }
         break;
       }
@@ -328,6 +331,11 @@ class Server {
         break;
       }
       case wire::ManageOp::Status:
+        // With a job: the device memory its image would hold (a migration
+        // decides by it whether its temporary image fits in RAM).
+        if (m.job[0]) {
+          if (Client* c = attached(m.job)) reply.bytes = image_memory_bytes(*c);
+        }
         break;
       default:
         r = CUDA_ERROR_INVALID_VALUE;
