@@ -1,0 +1,100 @@
+"""Elastic resize and defragmenting migration end to end (issue 6): real host daemons (`singproxy
+serve`) on simulated devices and the scheduler daemon with its default policy, singularity-elastic.
+
+Every rank runs tests/programs/ckpt_job.py (ranks are independent processes: no collective
+library yet), which prints a digest of all its device state each step, so each rank's log must be
+exactly an uninterrupted run's output however often the job was resized or moved (only stopping
+checkpoints are taken here: nothing is repeated).
+
+Determinism: the scheduler runs with ``--min-resize-interval 0``, so a time-sliced job grows on the
+first scheduling pass that sees a free device and may be shrunk at once; devices are freed by
+cancelling a job at a chosen moment, never by guessing when one ends.  The jobs that must outlive a
+scenario are long (they are cancelled once it is over).  Timeouts bound waiting for what must
+happen; nothing asserts how long it took.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from daemon_support import TOKEN, Plane, running_plane, uninterrupted, wait_until
+
+LONG = 100_000  # steps of a job that only ends when cancelled
+
+
+def placement(job: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(p["host"], p["device"]) for p in sorted(job["placement"], key=lambda p: p["rank"])]
+
+
+def running_at(plane: Plane, name: str, devices: int) -> Any:
+    """Wait predicate: job ``name`` running with its ranks on ``devices`` distinct devices, and
+    the hosts agree (every rank running where the placement says); returns the job."""
+    j = plane.api_jobs().get(name)
+    if not j or j["state"] != "running" or len(set(placement(j))) != devices:
+        return None
+    for r, (host, dev) in enumerate(placement(j)):
+        x = plane.hosts[host].ranks().get(f"{name}.r{r}")
+        if not x or x["state"] != "running" or x["device"] != dev:
+            return None
+    return j
+
+
+def progress(plane: Plane, name: str, ranks: int, more: int) -> None:
+    """Wait until every rank of ``name`` has printed ``more`` steps beyond what it has now."""
+    base = [plane.steps_done(name, r) for r in range(ranks)]
+    wait_until(lambda: all(plane.steps_done(name, r) >= base[r] + more for r in range(ranks)),
+               f"{name} to make progress", timeout=180, every=0.2)
+
+
+def scheduler_metric(plane: Plane, series: str) -> float:
+    text = httpx.get(plane.schedulers[0].url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"},
+                     timeout=10).text
+    m = re.search(rf"^{re.escape(series)} ([\d.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_elastic_job_starts_time_sliced_grows_onto_a_freed_device_and_shrinks_for_premium(tmp_path: Path) -> None:
+    steps, premium_steps = 400, 30
+    with running_plane(tmp_path, hosts={"h0": "sim:2"}, args=["--min-resize-interval", "0"]) as plane:
+        h0 = plane.hosts["h0"]
+        plane.submit("other", "basic", LONG)
+        plane.wait_state("other", ("running",))
+        # One device free: the 2-rank elastic job (at least 1 device) starts time-sliced on it.
+        plane.submit("elastic", "basic", steps, devices=2, min_devices=1)
+        job = wait_until(lambda: running_at(plane, "elastic", 1), "elastic to run time-sliced", timeout=180)
+        ranks = h0.ranks()
+        assert ranks["elastic.r0"]["device"] == ranks["elastic.r1"]["device"] != ranks["other.r0"]["device"]
+        assert ranks["elastic.r0"]["checkpoints"] == 0
+        progress(plane, "elastic", 2, 3)
+
+        # The other device frees up: the job grows to one rank per device (checkpoint + restore).
+        plane.cli("cancel", "other")
+        job = wait_until(lambda: running_at(plane, "elastic", 2), "elastic to grow to 2 devices", timeout=240)
+        assert sorted(d for _, d in placement(job)) == ["sim:0", "sim:1"]
+        ranks = h0.ranks()
+        assert all(ranks[f"elastic.r{r}"]["checkpoints"] == 1 for r in range(2)), ranks
+        assert scheduler_metric(plane, 'singularity_actions_total{action="Resize"}') == 1
+        progress(plane, "elastic", 2, 3)
+
+        # A premium job needs a device: the elastic job is shrunk back onto one (not preempted).
+        plane.submit("premium", "premium", premium_steps)
+        wait_until(lambda: running_at(plane, "premium", 1) and running_at(plane, "elastic", 1),
+                   "premium to run beside the shrunk elastic job", timeout=240)
+        assert scheduler_metric(plane, 'singularity_actions_total{action="Resize"}') == 2
+        assert scheduler_metric(plane, "singularity_preemptions_total") == 0
+
+        # Premium done: the elastic job grows again and runs to its end.
+        assert plane.wait_state("premium", ("succeeded", "failed"), timeout=300)["state"] == "succeeded"
+        wait_until(lambda: running_at(plane, "elastic", 2), "elastic to grow back", timeout=240)
+        assert scheduler_metric(plane, 'singularity_actions_total{action="Resize"}') == 3
+        job = plane.wait_state("elastic", ("succeeded", "failed"), timeout=600)
+        assert job["state"] == "succeeded", job
+        assert job["exit_codes"] == {"0": 0, "1": 0}
+        ranks = h0.ranks()
+        assert all(ranks[f"elastic.r{r}"]["checkpoints"] == 3 for r in range(2)), ranks
+        for r in range(2):
+            assert plane.log("elastic", r) == uninterrupted(steps), f"rank {r}"
+        assert plane.log("premium") == uninterrupted(premium_steps)
