@@ -57,7 +57,8 @@ def scheduler_metric(plane: Plane, series: str) -> float:
 
 
 def test_elastic_job_starts_time_sliced_grows_onto_a_freed_device_and_shrinks_for_premium(tmp_path: Path) -> None:
-    steps, premium_steps = 400, 30
+    # About 80 steps of the elastic job pass between its start and its last resize here.
+    steps, premium_steps = 200, 20
     with running_plane(tmp_path, hosts={"h0": "sim:2"}, args=["--min-resize-interval", "0"]) as plane:
         h0 = plane.hosts["h0"]
         plane.submit("other", "basic", LONG)
@@ -98,3 +99,53 @@ def test_elastic_job_starts_time_sliced_grows_onto_a_freed_device_and_shrinks_fo
         for r in range(2):
             assert plane.log("elastic", r) == uninterrupted(steps), f"rank {r}"
         assert plane.log("premium") == uninterrupted(premium_steps)
+
+
+def test_a_job_migrates_to_another_host_so_that_a_waiting_gang_fits_on_one(tmp_path: Path) -> None:
+    # Two hosts of two devices.  Best fit packs the first two single-device jobs onto one host and
+    # the third onto the other; cancelling one of the pair leaves one device free on each host:
+    # two free devices, but no host with two.  A 2-device gang (not elastic) can only start once a
+    # single-device job moves off one host (_defragment runs before any preemption is considered;
+    # jobs of one tier and level could not preempt each other anyway).
+    gang_steps = 20
+    with running_plane(tmp_path, hosts={"h0": "sim:2", "h1": "sim:2"}, args=["--min-resize-interval", "0"]) as plane:
+        for name in ("a", "b", "c"):
+            plane.submit(name, "basic", LONG)
+            plane.wait_state(name, ("running",))
+        where = {n: placement(plane.api_jobs()[n])[0] for n in ("a", "b", "c")}
+        pair = [n for n in ("a", "b", "c") if [w[0] for w in where.values()].count(where[n][0]) == 2]
+        assert len(pair) == 2, where  # best fit: two on one host
+        plane.cli("cancel", pair[0])
+        plane.wait_state(pair[0], ("cancelled",))
+        stay = [n for n in ("a", "b", "c") if n != pair[0]]
+        assert {where[n][0] for n in stay} == {"h0", "h1"}, where
+        for n in stay:
+            progress(plane, n, 1, 3)
+
+        plane.submit("gang", "basic", gang_steps, devices=2)
+        gang = wait_until(lambda: running_at(plane, "gang", 2), "the gang to run", timeout=240)
+        ghost = placement(gang)[0][0]
+        assert {h for h, _ in placement(gang)} == {ghost}
+        # Exactly one job moved: the one that was on the gang's host, now beside the other.
+        now = {n: placement(plane.api_jobs()[n])[0] for n in stay}
+        moved = [n for n in stay if now[n] != where[n]]
+        assert len(moved) == 1 and where[moved[0]][0] == ghost and now[moved[0]][0] != ghost, (where, now)
+        (mover,) = moved
+        assert plane.api_jobs()[mover]["hosts"] == [ghost, now[mover][0]]
+        assert scheduler_metric(plane, "singularity_migrations_total") == 1
+        assert scheduler_metric(plane, "singularity_preemptions_total") == 0
+        wait_until(lambda: running_at(plane, mover, 1), f"{mover} to run on its new host", timeout=240)
+        progress(plane, mover, 1, 3)
+
+        assert plane.wait_state("gang", ("succeeded", "failed"), timeout=300)["state"] == "succeeded"
+        for r in range(2):
+            assert plane.log("gang", r) == uninterrupted(gang_steps), f"gang rank {r}"
+        for n in stay:
+            plane.cli("cancel", n)
+        for n in stay:
+            plane.wait_state(n, ("cancelled",))
+        # Cut off by the cancel: the moved job's log is the start of an uninterrupted run (the
+        # program's lines do not depend on how many steps it was asked for, but for "done").
+        text = (plane.base / "data" / "logs" / mover / "rank0.log").read_text()
+        log = [ln for ln in text[:text.rfind("\n") + 1].splitlines() if ln.startswith("step ")]  # whole lines
+        assert len(log) > 6 and log == uninterrupted(len(log))[:len(log)], text
