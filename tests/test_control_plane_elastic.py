@@ -15,12 +15,13 @@ happen; nothing asserts how long it took.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from daemon_support import TOKEN, Plane, running_plane, uninterrupted, wait_until
+from daemon_support import JOB, PAUSE, PROGRAMS, TOKEN, Plane, running_plane, uninterrupted, wait_until
 
 LONG = 100_000  # steps of a job that only ends when cancelled
 
@@ -149,3 +150,33 @@ def test_a_job_migrates_to_another_host_so_that_a_waiting_gang_fits_on_one(tmp_p
         text = (plane.base / "data" / "logs" / mover / "rank0.log").read_text()
         log = [ln for ln in text[:text.rfind("\n") + 1].splitlines() if ln.startswith("step ")]  # whole lines
         assert len(log) > 6 and log == uninterrupted(len(log))[:len(log)], text
+
+
+def test_a_rank_that_already_finished_is_not_run_again_when_its_job_is_resized(tmp_path: Path) -> None:
+    # Ranks are independent programs and need not end together: rank 0 of this elastic job runs
+    # `short` steps, rank 1 `steps`.  The job grows after rank 0 has exited: the resize checkpoints
+    # and restores rank 1 only; rank 0 must neither start again (from scratch or an old image) nor
+    # count as lost, and the job succeeds with each rank's log that of one uninterrupted run.
+    short, steps = 8, 150
+    with running_plane(tmp_path, hosts={"h0": "sim:2"}, args=["--min-resize-interval", "0"]) as plane:
+        h0 = plane.hosts["h0"]
+        plane.submit("other", "basic", LONG)
+        plane.wait_state("other", ("running",))
+        plane.cli("submit", "--name", "elastic", "--tier", "basic", "--devices", "2", "--min-devices", "1",
+                  "--env", f"PYTHONPATH={PROGRAMS}", "--env", "PYTHONUNBUFFERED=1", "--",
+                  "/bin/sh", "-c", 'exec "$0" "$1" $(($2 + SINGULARITY_RANK * ($3 - $2))) "$4"',
+                  sys.executable, str(PROGRAMS / JOB), str(short), str(steps), PAUSE)
+        wait_until(lambda: running_at(plane, "elastic", 1), "elastic to run time-sliced", timeout=180)
+        wait_until(lambda: (h0.ranks().get("elastic.r0") or {}).get("state") == "exited", "rank 0 to end",
+                   timeout=180)
+        assert plane.api_jobs()["elastic"]["state"] == "running"
+        plane.cli("cancel", "other")
+        # (Before the fix: rank 0 started again from scratch, then the job hung in "resizing", rank 1
+        # "started" again and again where its checkpointed record was, as no image of rank 0 existed.)
+        job = plane.wait_state("elastic", ("succeeded", "failed"), timeout=300)
+        assert scheduler_metric(plane, 'singularity_actions_total{action="Resize"}') == 1
+        assert job["state"] == "succeeded", job
+        assert job["exit_codes"] == {"0": 0, "1": 0}
+        assert plane.log("elastic", 0) == uninterrupted(short)
+        assert plane.log("elastic", 1) == uninterrupted(steps)
+        assert not plane.events("HostFailed")[1:], "a finished rank was taken for a lost one"
