@@ -180,3 +180,32 @@ def test_a_rank_that_already_finished_is_not_run_again_when_its_job_is_resized(t
         assert plane.log("elastic", 0) == uninterrupted(short)
         assert plane.log("elastic", 1) == uninterrupted(steps)
         assert not plane.events("HostFailed")[1:], "a finished rank was taken for a lost one"
+
+
+def test_a_time_sliced_job_grows_onto_two_other_hosts(tmp_path: Path) -> None:
+    # Three one-device hosts: the elastic job starts time-sliced on the one device left free.  A
+    # 2-device placement that is not its own host's (which has no room) takes two whole free hosts
+    # (placement.py), so the resize moves both ranks to other hosts: checkpoint on one daemon,
+    # restore on two others, and the old host's records cleaned up.
+    steps = 120
+    with running_plane(tmp_path, args=["--min-resize-interval", "0"]) as plane:
+        for name in ("o1", "o2"):
+            plane.submit(name, "basic", LONG)
+            plane.wait_state(name, ("running",))
+        plane.submit("elastic", "basic", steps, devices=2, min_devices=1)
+        job = wait_until(lambda: running_at(plane, "elastic", 1), "elastic to run time-sliced", timeout=180)
+        (first,) = {h for h, _ in placement(job)}
+        progress(plane, "elastic", 2, 3)
+        plane.cli("cancel", "o1")  # one free device elsewhere: no 2-device placement yet
+        plane.cli("cancel", "o2")
+        job = wait_until(lambda: running_at(plane, "elastic", 2), "elastic to grow onto two hosts", timeout=240)
+        hosts = [h for h, _ in placement(job)]
+        assert len(set(hosts)) == 2 and first not in hosts, job
+        wait_until(lambda: not [n for n in plane.hosts[first].ranks() if n.startswith("elastic.")],
+                   f"the ranks' old records on {first} to go", timeout=60)
+        job = plane.wait_state("elastic", ("succeeded", "failed"), timeout=300)
+        assert job["state"] == "succeeded", job
+        assert job["hosts"][0] == first and sorted(job["hosts"][1:]) == sorted(hosts), job
+        assert scheduler_metric(plane, 'singularity_actions_total{action="Resize"}') == 1
+        for r in range(2):
+            assert plane.log("elastic", r) == uninterrupted(steps), f"rank {r}"
