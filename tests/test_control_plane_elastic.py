@@ -7,10 +7,11 @@ exactly an uninterrupted run's output however often the job was resized or moved
 checkpoints are taken here: nothing is repeated).
 
 Determinism: the scheduler runs with ``--min-resize-interval 0``, so a time-sliced job grows on the
-first scheduling pass that sees a free device and may be shrunk at once; devices are freed by
-cancelling a job at a chosen moment, never by guessing when one ends.  The jobs that must outlive a
-scenario are long (they are cancelled once it is over).  Timeouts bound waiting for what must
-happen; nothing asserts how long it took.
+first scheduling pass that sees a free device, may be shrunk at once, and a running job may be
+moved (`_movable` also waits that long after a start); with the default (120 s) nothing would
+happen for minutes.  Devices are freed by cancelling an endless job at a chosen moment, never by
+guessing when one ends; the jobs under test run about twice the steps their scenario needs on this
+2-core machine.  Timeouts bound waiting for what must happen; nothing asserts how long it took.
 """
 from __future__ import annotations
 
