@@ -230,7 +230,8 @@ class Plane:
         hosts = hosts or {f"h{i}": "sim:1" for i in range(3)}
         (base / "token").write_text(TOKEN + "\n")
         fleet = fleet_file(base / "fleet.toml", [(n, "c0", d) for n, d in hosts.items()])
-        sargs = ["--heartbeat-ttl", "3", "--checkpoint-interval", str(checkpoint_interval), "--quantum", "1", *args]
+        sargs = ["--heartbeat-ttl", "3", "--checkpoint-interval", str(checkpoint_interval), "--quantum", "1",
+                 *args]
         self.schedulers: list[Scheduler] = []
         self.hosts: dict[str, Host] = {}
         if etcd:
@@ -255,8 +256,11 @@ class Plane:
             assert r.returncode == 0, f"singularity {' '.join(args)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
         return r
 
-    def submit(self, name: str, tier: str, steps: int, *, devices: int = 1, min_devices: int | None = None) -> None:
-        size = ["--devices", str(devices)] + (["--min-devices", str(min_devices)] if min_devices is not None else [])
+    def submit(self, name: str, tier: str, steps: int, *, devices: int = 1,
+               min_devices: int | None = None) -> None:
+        size = ["--devices", str(devices)]
+        if min_devices is not None:
+            size += ["--min-devices", str(min_devices)]
         self.cli("submit", "--name", name, "--tier", tier, *size, "--env", f"PYTHONPATH={PROGRAMS}",
                  "--env", "PYTHONUNBUFFERED=1", "--", sys.executable, str(PROGRAMS / JOB), str(steps), PAUSE)
 
@@ -286,8 +290,12 @@ class Plane:
         return sum(ln.startswith("step ") for ln in self.log(name, rank))
 
     def wait_state(self, name: str, states: tuple[str, ...], timeout: float = 240) -> dict[str, Any]:
-        return wait_until(lambda: (j := self.api_jobs().get(name)) and j["state"] in states and j,  # type: ignore[no-any-return]
-                          f"{name} to be {'/'.join(states)}", timeout=timeout, every=0.3)
+        def reached() -> dict[str, Any] | None:
+            j = self.api_jobs().get(name)
+            return j if j and j["state"] in states else None
+
+        job: dict[str, Any] = wait_until(reached, f"{name} to be {'/'.join(states)}", timeout=timeout, every=0.3)
+        return job
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         import httpx

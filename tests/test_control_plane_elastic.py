@@ -58,7 +58,8 @@ def scheduler_metric(plane: Plane, series: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-def test_elastic_job_starts_time_sliced_grows_onto_a_freed_device_and_shrinks_for_premium(tmp_path: Path) -> None:
+def test_elastic_job_starts_time_sliced_grows_onto_a_freed_device_and_shrinks_for_premium(
+        tmp_path: Path) -> None:
     # About 80 steps of the elastic job pass between its start and its last resize here.
     steps, premium_steps = 200, 20
     with running_plane(tmp_path, hosts={"h0": "sim:2"}, args=["--min-resize-interval", "0"]) as plane:
@@ -110,7 +111,8 @@ def test_a_job_migrates_to_another_host_so_that_a_waiting_gang_fits_on_one(tmp_p
     # single-device job moves off one host (_defragment runs before any preemption is considered;
     # jobs of one tier and level could not preempt each other anyway).
     gang_steps = 20
-    with running_plane(tmp_path, hosts={"h0": "sim:2", "h1": "sim:2"}, args=["--min-resize-interval", "0"]) as plane:
+    hosts = {"h0": "sim:2", "h1": "sim:2"}
+    with running_plane(tmp_path, hosts=hosts, args=["--min-resize-interval", "0"]) as plane:
         for name in ("a", "b", "c"):
             plane.submit(name, "basic", LONG)
             plane.wait_state(name, ("running",))
@@ -199,7 +201,8 @@ def test_a_time_sliced_job_grows_onto_two_other_hosts(tmp_path: Path) -> None:
         progress(plane, "elastic", 2, 3)
         plane.cli("cancel", "o1")  # one free device elsewhere: no 2-device placement yet
         plane.cli("cancel", "o2")
-        job = wait_until(lambda: running_at(plane, "elastic", 2), "elastic to grow onto two hosts", timeout=240)
+        job = wait_until(lambda: running_at(plane, "elastic", 2), "elastic to grow onto two hosts",
+                         timeout=240)
         hosts = [h for h, _ in placement(job)]
         assert len(set(hosts)) == 2 and first not in hosts, job
         wait_until(lambda: not [n for n in plane.hosts[first].ranks() if n.startswith("elastic.")],
