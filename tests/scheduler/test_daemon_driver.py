@@ -200,6 +200,29 @@ def test_a_rank_that_exited_before_a_resize_is_not_brought_up_again(rig: Any) ->
     assert r.kinds().count("HostFailed") == 1  # only the start-up one: a finished rank is not a lost one
 
 
+def test_a_job_preempted_after_one_rank_exited_resumes_the_others_only(rig: Any) -> None:
+    # Before the driver remembered finished ranks, the resume found no image of rank 0 and failed
+    # the job ("checkpoint images missing").
+    r = rig([("h0", 2)])
+    low = r.submit(devices=2, tier="basic")
+    r.tick()
+    r.hosts["h0"].exit("j1.r0", 0)
+    r.tick()
+    high = r.submit(devices=2, tier="premium")
+    r.tick()
+    assert r.job(low).state == "suspended" and r.job(high).state == "running"
+    for rank in ("j2.r0", "j2.r1"):
+        r.hosts["h0"].exit(rank, 0)
+    r.tick()
+    restores = sorted(p for m, p, _ in r.hosts["h0"].ops("POST") if p.endswith("/restore"))
+    assert restores == ["/v1/ranks/j1.r1/restore"]
+    assert r.job(low).state == "running"
+    r.hosts["h0"].exit("j1.r1", 0)
+    r.tick()
+    rec = r.job(low)
+    assert rec.state == "succeeded" and rec.exit_codes == {"0": 0, "1": 0}, rec
+
+
 def test_host_failure_resumes_the_job_elsewhere_and_kills_it_on_the_old_host(rig: Any) -> None:
     r = rig([("h0", 1), ("h1", 1)], checkpoint_interval_s=30.0)
     jid = r.submit(devices=1, tier="standard")
