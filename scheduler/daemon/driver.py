@@ -334,7 +334,8 @@ class Driver:
         if ph in (Phase.CHECKPOINTING, Phase.MIGRATING):
             return self._cut(jid, rec, cur, now, "CheckpointDone")
         if ph == Phase.RESIZING:
-            moved = [r for r in range(job.n) if cur[r] != new[r]]
+            done = self._finished(rec)
+            moved = [r for r in range(job.n) if cur[r] != new[r] and r not in done]
             if jid not in self.cut_done and any(
                 (x := self._rank(new[r], rank_name(rec.name, r))) is not None
                 and x.get("device") == new[r][1]
@@ -354,19 +355,41 @@ class Driver:
                 out[str(r)] = c
         return out
 
+    @staticmethod
+    def _finished(rec: JobRecord) -> set[int]:
+        """Ranks of a live job that already exited 0.  The policy moves jobs, not ranks: a resize,
+        preemption or migration of a job whose ranks do not all end together still maps every
+        rank.  A finished rank is never brought up again (from scratch it would redo its work; from
+        an older image, its tail), and its absence from any host is not a loss."""
+        return {int(r) for r, c in rec.exit_codes.items() if c == 0 and r.isdigit()}
+
+    def _note_exits(self, jid: int, rec: JobRecord, codes: dict[int, Any]) -> None:
+        """Record the ranks seen to have exited 0 (in the store, so a new leader knows them too)
+        before anything can take the evidence away (a resize, a clean-up of stale records)."""
+        new = {r: c for r, c in codes.items() if c == 0 and rec.exit_codes.get(str(r)) != 0}
+        if new:
+            rec.exit_codes = self._exit_codes(rec, new)
+            self.store.update_job(jid, exit_codes=rec.exit_codes)
+
     def _bring_up(self, jid: int, rec: JobRecord, target: list[Pos], now: float, done_event: str) -> bool:
         """Every rank running at ``target``: start or restore what is not."""
         job = self.state.jobs[jid]
         mine = self.launched.setdefault(jid, set())
+        done = self._finished(rec)
         # All ranks from images or none: a job half restored and half started afresh would not
         # be one consistent job.  Images from the host's periodic checkpoints count too.
-        imaged = all((self.image(rec.name, r) / "manifest.json").is_file() for r in range(len(target)))
+        imaged = all(
+            (self.image(rec.name, r) / "manifest.json").is_file() for r in range(len(target)) if r not in done
+        )
         ok = 0
         codes: dict[int, Any] = {}
         failed = ""
         for r, pos in enumerate(target):
             host, dev = pos
             name = rank_name(rec.name, r)
+            if r in done:
+                ok += 1
+                continue
             if (host, name) in self.inflight:
                 continue
             x = self._rank(pos, name)
@@ -379,6 +402,7 @@ class Driver:
                 continue
             if x is not None and st in ("exited", "failed") and (r, host, dev) in mine:
                 codes[r] = x.get("exit_code")
+                self._note_exits(jid, rec, codes)
                 if st == "exited" and x.get("exit_code") == 0:
                     ok += 1
                 else:
@@ -431,7 +455,11 @@ class Driver:
         codes: dict[int, Any] = {}
         failed = ""
         running = 0
+        done = self._finished(rec)
         for r, pos in enumerate(cur):
+            if r in done:
+                codes[r] = 0  # wherever its record went (moved by a resize, cleaned up)
+                continue
             x = self._rank(pos, rank_name(rec.name, r))
             st = x.get("state") if x else None
             if x is None or x.get("device") != pos[1] or st not in RUNNING_STATES + ("exited", "failed"):
@@ -443,6 +471,7 @@ class Driver:
             codes[r] = x.get("exit_code")
             if st == "failed" or x.get("exit_code") != 0:
                 failed = failed or f"rank {r} {st} (exit code {x.get('exit_code')}) on {pos[0]}"
+        self._note_exits(jid, rec, codes)
         if lost:
             # The host no longer runs a rank it ran: its daemon restarted and the rank died with
             # it.  That host failed, whatever its heartbeat says; the job resumes from its image.
@@ -464,9 +493,14 @@ class Driver:
         codes: dict[int, Any] = {}
         failed = ""
         lost: set[str] = set()
+        finished = self._finished(rec)
         for r, pos in enumerate(cur):
             host, dev = pos
             name = rank_name(rec.name, r)
+            if r in finished:
+                exited += 1
+                codes[r] = 0
+                continue
             if (host, name) in self.inflight:
                 continue
             x = self._rank(pos, name)
@@ -486,6 +520,7 @@ class Driver:
             elif st in ("exited", "failed"):
                 codes[r] = x.get("exit_code")
                 failed = failed or f"rank {r} {st} (exit code {x.get('exit_code')}) on {host}"
+        self._note_exits(jid, rec, codes)
         if lost:
             for host in sorted(lost):
                 self._event("HostFailed", {"host": host}, now)

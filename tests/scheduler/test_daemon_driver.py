@@ -174,6 +174,55 @@ def test_elastic_job_grows_by_checkpoint_and_restore_onto_the_new_mapping(rig: A
     assert sorted(ck) == ["/v1/ranks/j2.r0/checkpoint", "/v1/ranks/j2.r1/checkpoint"]
 
 
+def test_a_rank_that_exited_before_a_resize_is_not_brought_up_again(rig: Any) -> None:
+    # Ranks end apart; the policy resizes jobs, not ranks (end to end: test_control_plane_elastic.py).
+    r = rig([("h0", 2)])
+    r.submit(devices=1, tier="basic")
+    r.tick()
+    el = r.submit(devices=2, min_devices=1, tier="basic")
+    r.tick()
+    r.hosts["h0"].exit("j2.r0", 0)
+    r.tick()
+    assert r.job(el).state == "running" and r.job(el).exit_codes == {"0": 0}  # recorded as seen
+    r.hosts["h0"].exit("j1.r0", 0)
+    r.tick(rounds=5)
+    job = r.driver.state.jobs[el]
+    assert job.phase == Phase.RUNNING and job.k == 1 and len(job.devices) == 2 and job.resizes == 1
+    ops = [(m, p) for m, p, _ in r.hosts["h0"].ops("POST") if p.startswith("/v1/ranks") and "j2.r0" in p]
+    assert ops == [], ops  # never checkpointed, restored or started again
+    starts = [b for m, p, b in r.hosts["h0"].ops("POST") if p == "/v1/ranks" and b["job"] == "j2"]
+    assert sorted(b["rank"] for b in starts) == [0, 1]  # the first start only
+    assert any(p == "/v1/ranks/j2.r1/restore" for m, p, _ in r.hosts["h0"].ops("POST"))
+    r.hosts["h0"].exit("j2.r1", 0)
+    r.tick()
+    rec = r.job(el)
+    assert rec.state == "succeeded" and rec.exit_codes == {"0": 0, "1": 0}
+    assert r.kinds().count("HostFailed") == 1  # only the start-up one: a finished rank is not a lost one
+
+
+def test_a_job_preempted_after_one_rank_exited_resumes_the_others_only(rig: Any) -> None:
+    # Before the driver remembered finished ranks, the resume found no image of rank 0 and failed
+    # the job ("checkpoint images missing").
+    r = rig([("h0", 2)])
+    low = r.submit(devices=2, tier="basic")
+    r.tick()
+    r.hosts["h0"].exit("j1.r0", 0)
+    r.tick()
+    high = r.submit(devices=2, tier="premium")
+    r.tick()
+    assert r.job(low).state == "suspended" and r.job(high).state == "running"
+    for rank in ("j2.r0", "j2.r1"):
+        r.hosts["h0"].exit(rank, 0)
+    r.tick()
+    restores = sorted(p for m, p, _ in r.hosts["h0"].ops("POST") if p.endswith("/restore"))
+    assert restores == ["/v1/ranks/j1.r1/restore"]
+    assert r.job(low).state == "running"
+    r.hosts["h0"].exit("j1.r1", 0)
+    r.tick()
+    rec = r.job(low)
+    assert rec.state == "succeeded" and rec.exit_codes == {"0": 0, "1": 0}, rec
+
+
 def test_host_failure_resumes_the_job_elsewhere_and_kills_it_on_the_old_host(rig: Any) -> None:
     r = rig([("h0", 1), ("h1", 1)], checkpoint_interval_s=30.0)
     jid = r.submit(devices=1, tier="standard")
