@@ -128,10 +128,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(jobs, indent=2))
         return 0
-    print(f"{'ID':>5} {'NAME':20} {'TIER':9} {'DEV':>3} {'STATE':13} {'WHERE':24} COMMAND")
+    print(f"{'ID':>5} {'NAME':20} {'TIER':16} {'DEV':>3} {'STATE':13} {'WHERE':24} COMMAND")
     for j in jobs:
         where = ",".join(sorted({f"{p['host']}:{p['device']}" for p in j["placement"]}))
-        print(f"{j['id']:>5} {j['name'][:20]:20} {j['tier']:9} {j['devices']:>3} {j['state']:13} "
+        # A premium request beyond the premium quota runs as standard: show both.
+        tier = f"{j['tier']}→{j['served_tier']}" if j.get("served_tier") else j["tier"]
+        print(f"{j['id']:>5} {j['name'][:20]:20} {tier:16} {j['devices']:>3} {j['state']:13} "
               f"{where[:24]:24} {' '.join(j['command'])[:50]}")
     return 0
 

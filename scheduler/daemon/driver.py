@@ -48,7 +48,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..actions import Kill, Migrate, Preempt, Reserve, Resize, SetTimer
+from ..actions import Admit, Kill, Migrate, Preempt, Reserve, Resize, SetTimer
 from ..jobs import Phase
 from ..state import ClusterState
 from .brain import Brain
@@ -154,6 +154,13 @@ class Driver:
         for a in actions:
             self.tm.actions.labels(action=type(a).__name__).inc()
             if isinstance(a, (SetTimer, Reserve)):
+                continue
+            if isinstance(a, Admit):
+                # Bookkeeping only; the user sees it on the job (the policy admits at arrival).
+                rec = self.store.get_job(a.job_id)
+                served = a.tier.name.lower()
+                if rec is not None and served != rec.tier and rec.served_tier != served:
+                    self.store.update_job(a.job_id, served_tier=served)
                 continue
             self._new_phase(a.job_id)
             if isinstance(a, Preempt):

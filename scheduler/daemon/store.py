@@ -86,6 +86,9 @@ class JobRecord:
     message: str = ""
     finished_at: float | None = None
     cancel_requested: bool = False
+    # The tier the job is served at when admission control changed it (a premium request beyond
+    # the premium quota runs as standard): None while it is the tier asked for.
+    served_tier: str | None = None
 
     @classmethod
     def submitted(cls, job: NewJob, *, job_id: int, name: str, now: float) -> JobRecord:
@@ -107,7 +110,7 @@ class JobRecord:
 
 
 # Fields of `JobRecord` the leader may change after submission.
-MUTABLE = ("state", "placement", "hosts", "exit_codes", "message", "finished_at")
+MUTABLE = ("state", "placement", "hosts", "exit_codes", "message", "finished_at", "served_tier")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -304,3 +304,14 @@ def test_replay_rebuilds_the_same_state_and_a_new_leader_just_reconciles(rig: An
     assert len(r.store.events()) == n_events
     new = [c for n, h in r.hosts.items() for c in h.ops()[seen[n]:]]
     assert new and all(m == "GET" for m, _, _ in new)  # status polls only
+
+
+def test_a_premium_request_beyond_the_quota_is_served_as_standard_and_says_so(rig: Any) -> None:
+    r = rig([("h0", 2)])  # premium quota: half the fleet (params.toml admission.premium_quota_fraction)
+    r.tick()
+    first = r.submit(devices=1, tier="premium")
+    second = r.submit(devices=1, tier="premium")
+    r.tick()
+    assert r.job(first).served_tier is None and r.job(first).tier == "premium"
+    assert r.job(second).served_tier == "standard" and r.job(second).tier == "premium"
+    assert {r.job(first).state, r.job(second).state} == {"running"}
