@@ -125,8 +125,9 @@ def measure(quick: bool) -> dict:
             out["pageable_bw_ratio"] = min(min(r["pageable_h2d_ratio"], r["pageable_d2h_ratio"]) for r in big)
 
             # The training step: the demo program, several alternating runs of each.
-            steps = 6 if quick else 20
-            reps = 1 if quick else 3
+            # ~5 ms a step: 200 steps (~1 s a run) so that scheduling noise does not decide the ratio.
+            steps = 20 if quick else 200
+            reps = 1 if quick else 5
             td, tp = [], []
             for _ in range(reps):
                 td.append(train_seconds(direct, steps))
