@@ -6,6 +6,7 @@
 #include "backend.h"
 #include "client.h"
 #include "graph_memory.h"
+#include "graph_node_params.h"
 #include "hostfn.h"
 #include "log.h"
 #include "translate.h"
@@ -70,31 +71,6 @@ std::vector<CUgraphNode> nodes_of(CUgraph g, bool* ok) {
   if (*ok && n) *ok = BACKEND(cuGraphGetNodes)(g, nodes.data(), &n) == CUDA_SUCCESS;
   nodes.resize(std::min(n, nodes.size()));
   return nodes;
-}
-
-// The packed argument buffer of a kernel node, laid out as the function's
-// parameters (what the shim packs and the proxy hands over as `extra`).
-std::vector<uint8_t> kernel_args(const CUDA_KERNEL_NODE_PARAMS& p) {
-  CUfunction f = p.func ? p.func : reinterpret_cast<CUfunction>(p.kern);
-  std::vector<std::pair<size_t, size_t>> layout;
-  for (size_t i = 0; i < 4096; ++i) {
-    size_t off = 0, size = 0;
-    if (BACKEND(cuFuncGetParamInfo)(f, i, &off, &size) != CUDA_SUCCESS) break;
-    layout.emplace_back(off, size);
-  }
-  size_t bytes = 0;
-  for (auto& [off, size] : layout) bytes = std::max(bytes, off + size);
-  std::vector<uint8_t> args(bytes);
-  if (p.kernelParams) {
-    for (size_t i = 0; i < layout.size(); ++i)
-      if (p.kernelParams[i]) std::memcpy(args.data() + layout[i].first, p.kernelParams[i], layout[i].second);
-  } else if (p.extra) {
-    const void* buf = nullptr;
-    for (void* const* e = p.extra; *e != CU_LAUNCH_PARAM_END; e += 2)
-      if (e[0] == CU_LAUNCH_PARAM_BUFFER_POINTER) buf = e[1];
-    if (buf && bytes) std::memcpy(args.data(), buf, bytes);
-  }
-  return args;
 }
 
 bool node_recipe(Client& c, CUgraphNode n, json* out, std::string& why) {

@@ -89,7 +89,7 @@ CUresult param_layout(CUfunction f, std::vector<std::pair<size_t, size_t>>* out)
 }
 }  // namespace
 
-CUresult encode_kernel_node(Call& c, const CUDA_KERNEL_NODE_PARAMS& p) {
+std::vector<uint8_t> kernel_args(const CUDA_KERNEL_NODE_PARAMS& p) {
   // The backend names the function it will run; a node made from a CUkernel
   // reports the function of the current context.
   CUfunction f = p.func ? p.func : reinterpret_cast<CUfunction>(p.kern);
@@ -105,8 +105,13 @@ CUresult encode_kernel_node(Call& c, const CUDA_KERNEL_NODE_PARAMS& p) {
     const void* buf = nullptr;
     for (void* const* e = p.extra; *e != CU_LAUNCH_PARAM_END; e += 2)
       if (e[0] == CU_LAUNCH_PARAM_BUFFER_POINTER) buf = e[1];
-    if (buf) std::memcpy(args.data(), buf, bytes);
+    if (buf && bytes) std::memcpy(args.data(), buf, bytes);
   }
+  return args;
+}
+
+CUresult encode_kernel_node(Call& c, const CUDA_KERNEL_NODE_PARAMS& p) {
+  const std::vector<uint8_t> args = kernel_args(p);
   wire::KernelNodeParams q{};
   q.function = reinterpret_cast<uint64_t>(p.func ? to_app(c.client, p.func)
                                                  : reinterpret_cast<CUfunction>(to_app(c.client, p.kern)));
@@ -114,8 +119,8 @@ CUresult encode_kernel_node(Call& c, const CUDA_KERNEL_NODE_PARAMS& p) {
   q.grid[0] = p.gridDimX, q.grid[1] = p.gridDimY, q.grid[2] = p.gridDimZ;
   q.block[0] = p.blockDimX, q.block[1] = p.blockDimY, q.block[2] = p.blockDimZ;
   q.shared_bytes = p.sharedMemBytes;
-  q.param_bytes = uint32_t(bytes);
-  q.has_params = !layout.empty();
+  q.param_bytes = uint32_t(args.size());
+  q.has_params = !args.empty();  // every parameter has a size: no parameters is no bytes
   c.out.put(q);
   if (q.has_params) c.out.put(args.data(), uint32_t(args.size()));
   return CUDA_SUCCESS;

@@ -25,6 +25,10 @@ CUresult decode_host_node(Call& c, CUDA_HOST_NODE_PARAMS* p);
 
 // Getters: the backend's view of a node, as the app sees it.
 CUresult encode_kernel_node(Call& c, const CUDA_KERNEL_NODE_PARAMS& p);
+
+// The packed argument buffer of a kernel node, laid out as the function's
+// parameters (what the shim packs and the proxy hands over as `extra`).
+std::vector<uint8_t> kernel_args(const CUDA_KERNEL_NODE_PARAMS& p);
 CUresult encode_host_node(Call& c, const CUDA_HOST_NODE_PARAMS& p);
 
 }  // namespace sing::proxy
