@@ -21,8 +21,12 @@ ThreadState& tls() {
 }
 
 ThreadState::~ThreadState() {
-  // The thread's default streams die with it; queued work still completes.
-  for (auto& [ctx, p] : ptds) p.stream->close();
+  // The thread's default streams die with it; queued work still completes.  A capture
+  // still open on one is abandoned first: stream and capture hold each other.
+  for (auto& [ctx, p] : ptds) {
+    capture_abandon(*p.stream);
+    p.stream->close();
+  }
 }
 
 void Context::forget_stream(const Stream* s) {
@@ -94,6 +98,9 @@ void teardown_context(Context& c) {
   auto streams = c.all_streams();
   for (auto& s : streams) s->wait(s->submitted());
   for (auto& s : streams) {
+    // An open capture and its stream hold each other (and the capture its graph): without
+    // this, a context destroyed mid-capture leaks them all.
+    capture_abandon(*s);
     s->close();
     registry().remove(s.get(), Kind::Stream);
   }

@@ -137,6 +137,24 @@ TEST_F(Driver, CreatedContextTeardownFreesEverything) {
   EXPECT_EQ(free1, free0);
 }
 
+TEST_F(Driver, ContextDestroyedMidCaptureLeaksNothing) {
+  // An open capture and its streams hold each other: unless teardown abandons the captures,
+  // LeakSanitizer fails this binary at exit (the proxy's fuzzer found it).
+  CUcontext c;
+  ASSERT_EQ(cuCtxCreate(&c, nullptr, 0, dev_), CUDA_SUCCESS);
+  CUdeviceptr d;
+  ASSERT_EQ(cuMemAlloc(&d, 1 << 20), CUDA_SUCCESS);
+  CUstream s;
+  ASSERT_EQ(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_RELAXED), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemsetD8Async(d, 1, 1 << 20, s), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamBeginCapture(CU_STREAM_PER_THREAD, CU_STREAM_CAPTURE_MODE_RELAXED), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemsetD8Async(d, 2, 1 << 20, CU_STREAM_PER_THREAD), CUDA_SUCCESS);
+  ASSERT_EQ(cuCtxDestroy(c), CUDA_SUCCESS);  // both captures still open
+  EXPECT_EQ(cuStreamQuery(s), CUDA_ERROR_INVALID_HANDLE);
+  ASSERT_EQ(cuCtxSetCurrent(ctx_), CUDA_SUCCESS);
+}
+
 TEST_F(Driver, EventsAcrossThreadsAndStreams) {
   constexpr int kPairs = 4;
   std::vector<CUstream> a(kPairs), b(kPairs);
