@@ -4,7 +4,9 @@ host commands, completions become the right events, and a replay of the log rebu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,18 @@ TOKEN = "s3cret"
 
 
 class Rig:
-    def __init__(self, tmp: Path, hosts: list[tuple[str, int]], **cfg: Any) -> None:
+    def __init__(self, tmp: Path, hosts: list[tuple[str, int]], premium_quota: float = 1.0, **cfg: Any) -> None:
         self.tmp = tmp
         self.fleet = Fleet([FleetHost(n, "c0", "r0", "sim", "sim", d) for n, d in hosts])
         self.store = SqliteStore(tmp / "state.db")
-        self.cfg = DaemonConfig(data_dir=tmp / "data", quantum_s=0.0, min_resize_interval_s=0.0, **cfg)
+        # These tests are about the mechanics on a fleet of one or two hosts, where the default
+        # premium quota (half the fleet) would demote most premium jobs: no quota unless asked.
+        packaged = resources.files("scheduler").joinpath("params.toml").read_text(encoding="utf-8")
+        params = tmp / "params.toml"
+        params.write_text(re.sub(r"(?m)^premium_quota_fraction = .*$",
+                                 f"premium_quota_fraction = {premium_quota}", packaged))
+        self.cfg = DaemonConfig(data_dir=tmp / "data", quantum_s=0.0, min_resize_interval_s=0.0,
+                                params_file=str(params), **cfg)
         self.hosts = {n: FakeHost(name=n, data_dir=tmp / "data", devices=d, token=TOKEN) for n, d in hosts}
         for h in self.hosts.values():
             h.start_server()
@@ -307,7 +316,7 @@ def test_replay_rebuilds_the_same_state_and_a_new_leader_just_reconciles(rig: An
 
 
 def test_a_premium_request_beyond_the_quota_is_served_as_standard_and_says_so(rig: Any) -> None:
-    r = rig([("h0", 2)])  # premium quota: half the fleet (params.toml admission.premium_quota_fraction)
+    r = rig([("h0", 2)], premium_quota=0.5)  # half the fleet (params.toml's default)
     r.tick()
     first = r.submit(devices=1, tier="premium")
     second = r.submit(devices=1, tier="premium")
