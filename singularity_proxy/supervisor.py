@@ -28,6 +28,7 @@ from singularity_proxy.criu import Criu
 from singularity_proxy.errors import SingularityError
 from singularity_proxy.fence import die_with_parent
 from singularity_proxy.jobs import JobRecord, job_socket, proxy_socket, runtime_dir, valid_name
+from singularity_proxy.unix_socket import listen_private
 from singularity_proxy.proxy_control import (OP_CHECKPOINT, OP_RELEASE, OP_RESTORE, OP_RESUME, OP_STATUS, manage,
                                              start_proxy, stop_proxy)
 
@@ -158,22 +159,9 @@ class Supervisor:
             self.proxy = None
 
     def _listen(self) -> socket.socket:
-        path = job_socket(self.name)
-        if path.exists():
-            try:  # a live supervisor answers: the name is taken
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-                    probe.connect(str(path))
-                raise SingularityError(f"a job named {self.name!r} is already running on this host")
-            except ConnectionRefusedError:
-                path.unlink()
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o077)
-        try:
-            s.bind(str(path))
-        finally:
-            os.umask(old)
-        s.listen(8)
-        return s
+        # A live supervisor answering on the socket means the name is taken.
+        return listen_private(job_socket(self.name), busy=f"a job named {self.name!r} is already running on this host",
+                              backlog=8)
 
     def run(self, restore_from: Path | None = None) -> int:
         """Runs the job to its end (starting it, or restoring it from an image)."""

@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from singularity_proxy.errors import SingularityError
+from singularity_proxy.unix_socket import listen_private
 from singularity_proxy.hostd.devices import Device
 from singularity_proxy.hostd.heartbeat import EtcdLease, SchedulerHeartbeat
 from singularity_proxy.hostd.metrics import Metrics
@@ -60,25 +61,8 @@ def parse_listen(spec: str) -> tuple[str, int]:
 
 
 def _bind_unix(path: Path) -> socket.socket:
-    """The control socket, mode 0600 from birth (umask), refusing to take over a live daemon's."""
-    if path.exists() or path.is_symlink():
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(str(path))
-            raise SingularityError(f"another singproxy already serves {path.parent} (use another --state-dir)")
-        except (ConnectionRefusedError, FileNotFoundError):
-            path.unlink(missing_ok=True)  # left by a daemon that died
-        finally:
-            probe.close()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)
-    try:
-        sock.bind(str(path))
-    finally:
-        os.umask(old)
-    os.chmod(path, 0o600)
-    sock.listen(128)
-    return sock
+    """The control socket, refusing to take over a live daemon's."""
+    return listen_private(path, busy=f"another singproxy already serves {path.parent} (use another --state-dir)")
 
 
 class HostDaemon:
