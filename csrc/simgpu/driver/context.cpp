@@ -21,12 +21,9 @@ ThreadState& tls() {
 }
 
 ThreadState::~ThreadState() {
-  // The thread's default streams die with it; queued work still completes.  A capture
-  // still open on one is abandoned first: stream and capture hold each other.
-  for (auto& [ctx, p] : ptds) {
-    capture_abandon(*p.stream);
-    p.stream->close();
-  }
+  // The thread's default streams die with it; queued work still completes.  (Not
+  // capture_abandon here: at process exit this runs after what it would touch is gone.)
+  for (auto& [ctx, p] : ptds) p.stream->close();
 }
 
 void Context::forget_stream(const Stream* s) {
