@@ -237,6 +237,9 @@ def main() -> int:
     check(cu.cuMemcpyHtoD(d_w2, w2.ctypes.data, w2.nbytes))
     check(cu.cuMemsetD32(d_b1, 0, n_hidden))
     check(cu.cuMemsetD32(d_b2, 0, n_out))
+    # The streams are non-blocking: they do not wait for the legacy stream, where the memsets
+    # above may still be running (cuMemset is asynchronous to the host on device memory).
+    check(cu.cuCtxSynchronize())
     h_pre, h_act = alloc(batch * n_hidden * f32), alloc(batch * n_hidden * f32)
     logits, dlogits = alloc(batch * n_out * f32), alloc(batch * n_out * f32)
     loss_rows, loss = alloc(batch * f32), alloc(f32)

@@ -1,6 +1,7 @@
 #include "client.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -143,7 +144,15 @@ CUresult Client::share_host(uint64_t addr, uint64_t bytes, int fd) {
       (addr < va_base_ + va_size_ && addr + bytes > va_base_) ||
       (addr < host_base_ + host_size_ && addr + bytes > host_base_))
     return CUDA_ERROR_INVALID_VALUE;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return CUDA_ERROR_INVALID_VALUE;
+  const std::pair<uint64_t, uint64_t> file{uint64_t(st.st_dev), uint64_t(st.st_ino)};
   std::lock_guard<std::mutex> lock(mu);
+  auto same = shared_pages.find(addr);
+  if (same != shared_pages.end() && same->second == addr + bytes)
+    // Shared again after a reattach to this very proxy (a checkpoint that left
+    // the app running): already mapped, if from the same memfd.
+    return shared_files[addr] == file ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
   auto next = shared_pages.lower_bound(addr);
   if ((next != shared_pages.end() && next->first < addr + bytes) ||
       (next != shared_pages.begin() && std::prev(next)->second > addr))
@@ -158,6 +167,27 @@ CUresult Client::share_host(uint64_t addr, uint64_t bytes, int fd) {
     return errno == EEXIST ? CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED : CUDA_ERROR_OUT_OF_MEMORY;
   }
   shared_pages[addr] = addr + bytes;
+  shared_files[addr] = file;
+  return register_restored_pages();
+}
+
+CUresult Client::register_restored_pages() {
+  if (pending_registrations.empty()) return CUDA_SUCCESS;
+  AnyClientContext any(*this);
+  for (auto it = pending_registrations.begin(); it != pending_registrations.end();) {
+    const HostBlock& b = host_blocks.at(*it);
+    if (!in_shared_pages(*it, b.bytes)) {
+      ++it;
+      continue;
+    }
+    CUresult r = BACKEND(cuMemHostRegister_v2)(reinterpret_cast<void*>(*it), b.bytes, b.flags);
+    if (r != CUDA_SUCCESS) {
+      log_error("client %u: cannot register the app's memory at 0x%llx (%llu bytes) again", id_,
+                static_cast<unsigned long long>(*it), static_cast<unsigned long long>(b.bytes));
+      return r;
+    }
+    it = pending_registrations.erase(it);
+  }
   return CUDA_SUCCESS;
 }
 
@@ -170,6 +200,7 @@ CUresult Client::unshare_host(uint64_t addr, uint64_t bytes) {
     if (b.kind == kRegistered && base < addr + bytes && base + b.bytes > addr) return CUDA_ERROR_INVALID_VALUE;
   munmap(reinterpret_cast<void*>(addr), bytes);
   shared_pages.erase(it);
+  shared_files.erase(addr);
   return CUDA_SUCCESS;
 }
 

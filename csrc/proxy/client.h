@@ -8,6 +8,7 @@
 #include <functional>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -181,6 +182,8 @@ class Client {
   // the same address (wire::ShareHost), or unmapped again.
   CUresult share_host(uint64_t addr, uint64_t bytes, int fd);
   CUresult unshare_host(uint64_t addr, uint64_t bytes);
+  // Registers the pending registrations whose pages are all mapped now (mu held).
+  CUresult register_restored_pages();
   // [p, p+n) lies in the app's registered pages mapped here.
   bool in_shared_pages(uint64_t p, uint64_t n);
 
@@ -247,6 +250,14 @@ class Client {
   std::mutex mu;  // guards everything below
   std::map<uint64_t, HostBlock> host_blocks;            // base -> block
   std::map<uint64_t, uint64_t> shared_pages;            // the app's registered pages mapped here: start -> end
+  // The memfd behind each run of shared_pages (st_dev, st_ino): the shim
+  // shares every run again after each reattach, and a run this proxy maps
+  // already is accepted only from the same memfd.
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> shared_files;
+  // A restored client's registrations (host_blocks of kind kRegistered) whose
+  // pages the app has not shared again yet: registered with the backend when
+  // every page of one is mapped here (share_host).
+  std::set<uint64_t> pending_registrations;
   std::map<uint64_t, AppAllocation> app_allocations;    // handle vid -> allocation
   std::map<uint64_t, AppMapping> app_mappings;          // va -> mapping
   std::map<uint64_t, Pool> pools;                       // pool vid -> pool

@@ -132,6 +132,12 @@ CUresult Client::reattach(int control_fd, int host_fd, int* segment_fd, std::str
     AnyClientContext any(*this);
     std::lock_guard<std::mutex> lock(mu);
     for (auto& [ptr, b] : host_blocks) {
+      if (b.kind == kRegistered) {
+        // The app's own pages: registered when the shim shares them again
+        // (share_host), right after this reattach and before its gate opens.
+        pending_registrations.insert(ptr);
+        continue;
+      }
       r = BACKEND(cuMemHostRegister_v2)(reinterpret_cast<void*>(ptr), b.bytes,
                                         CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP);
       if (r != CUDA_SUCCESS) {

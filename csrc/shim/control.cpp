@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "connection.h"
+#include "host_registry.h"
 #include "log.h"
 #include "wire/futex.h"
 
@@ -106,6 +107,7 @@ void Connection::run_control() {
       detached_.store(false, std::memory_order_seq_cst);
       epoch_.fetch_add(1, std::memory_order_seq_cst);
       seen = 0;  // a new segment counts from zero
+      HostRegistry::get().share_again(this);  // before the app's threads go on
       gate_.store(0, std::memory_order_seq_cst);
       wire::futex_wake_all(&gate_);
       continue;

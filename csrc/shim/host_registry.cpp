@@ -102,14 +102,17 @@ CUresult HostRegistry::share(Connection* conn, uint64_t p, uint64_t bytes) {
       break;
     }
     result = conn->share_host(s, e - s, fd);
-    close(fd);
-    if (result != CUDA_SUCCESS) break;
-    runs_[s] = Run{e, 0};
+    if (result != CUDA_SUCCESS) {
+      close(fd);
+      break;
+    }
+    runs_[s] = Run{e, 0, fd};
     made.emplace_back(s, e);
   }
   if (result != CUDA_SUCCESS) {
     for (auto [s, e] : made) {
       conn->unshare_host(s, e - s);
+      close(runs_[s].fd);
       runs_.erase(s);
     }
     return result;
@@ -134,10 +137,21 @@ void HostRegistry::unref_runs(Connection* conn, uint64_t p, uint64_t bytes) {
     if (--r->second.refs == 0) {
       // The app keeps the pages (still memfd-backed); only the proxy lets go.
       conn->unshare_host(r->first, r->second.end - r->first);
+      close(r->second.fd);
       r = runs_.erase(r);
     } else {
       ++r;
     }
+  }
+}
+
+void HostRegistry::share_again(Connection* conn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [start, run] : runs_) {
+    CUresult r = conn->share_host(start, run.end - start, run.fd);
+    if (r != CUDA_SUCCESS)
+      log_error("cannot share registered pages 0x%llx-0x%llx with the proxy again (error %d): kernels reading them "
+                "will fail", static_cast<unsigned long long>(start), static_cast<unsigned long long>(run.end), int(r));
   }
 }
 

@@ -14,7 +14,9 @@
 //  * the pages are remapped read-write whatever their protection was;
 //  * like a driver's pinned memory, the pages are not inherited by a fork
 //    (MADV_DONTFORK), and they stay shared-memory backed after unregistering;
-//  * registrations sharing a page share that page's memfd, reference-counted.
+//  * registrations sharing a page share that page's memfd, reference-counted;
+//  * each run of shared pages keeps its memfd open (one descriptor per run):
+//    after a restore the shim shares the pages with the new proxy again.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -39,6 +41,11 @@ class HostRegistry {
   // where no other registration uses them.  False when there is none.
   bool release(Connection* conn, uint64_t p);
 
+  // Shares every run with the proxy again, after a reattach: a restored
+  // proxy has the registrations (from the image) but not the pages, which
+  // CRIU restored in this process with the memfds the runs keep open.
+  void share_again(Connection* conn);
+
   // A registration overlaps [p, p+bytes).
   bool overlaps(uint64_t p, uint64_t bytes) const;
   // [p, p+bytes) lies inside one registration.
@@ -48,6 +55,7 @@ class HostRegistry {
   struct Run {
     uint64_t end;
     uint32_t refs;
+    int fd;  // the memfd behind the pages, kept open for share_again (and so in a CRIU image)
   };
   // Page runs shared with the proxy, each referenced by the registrations
   // that touch it; runs never overlap.

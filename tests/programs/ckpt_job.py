@@ -1,7 +1,8 @@
 """A job to checkpoint, restore and migrate (tests/test_checkpoint.py): every kind of device state
 the proxy records is live while it runs — a module and its kernel, two streams ordered by an
 event, cuMemAlloc memory, a stream-ordered pool allocation, a VMM allocation mapped by the app,
-pinned (mapped) host memory a kernel writes, a CUDA graph (kernel, memcpy and memset nodes) instantiated
+pinned (mapped) host memory a kernel writes, the app's own memory registered with cuMemHostRegister
+that a kernel reads and writes, a CUDA graph (kernel, memcpy and memset nodes) instantiated
 once and launched every step, whose graph was changed after instantiation — and every step prints a digest of all of it, so a
 run that was checkpointed, restored or migrated any number of times prints exactly the lines of
 an uninterrupted one.
@@ -29,6 +30,10 @@ extern "C" __global__ void mix(unsigned* a, const unsigned* b, unsigned* host, i
     if (i < 256) host[i] = v;  // mapped host memory, written by the device
   }
 }
+extern "C" __global__ void stir(unsigned* r, const unsigned* a, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) r[i] = (r[i] ^ a[i]) * 2246822519u + 1u;  // registered host memory, read and written
+}
 extern "C" __global__ void bump(unsigned* g, const unsigned* a, int n, unsigned k) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) g[i] = g[i] * 31u + a[i] + k;
@@ -40,6 +45,7 @@ dev, ctx = init()
 mod = load_module(nvrtc_compile(SOURCE))
 mix = check(cu.cuModuleGetFunction(mod, b"mix"))
 bump = check(cu.cuModuleGetFunction(mod, b"bump"))
+stir = check(cu.cuModuleGetFunction(mod, b"stir"))
 N = 1 << 16
 s1 = check(cu.cuStreamCreate(cu.CUstream_flags.CU_STREAM_NON_BLOCKING))
 s2 = check(cu.cuStreamCreate(cu.CUstream_flags.CU_STREAM_NON_BLOCKING))
@@ -50,6 +56,12 @@ b = check(cu.cuMemAllocAsync(4 * N, s2))             # stream-ordered pool memor
 host = check(cu.cuMemHostAlloc(4 * 256, cu.CU_MEMHOSTALLOC_DEVICEMAP))  # pinned, mapped
 host_view = np.frombuffer((np.ctypeslib.as_ctypes_type(np.uint32) * 256).from_address(int(host)), np.uint32)
 dhost = check(cu.cuMemHostGetDevicePointer(host, 0))
+
+R_N = 3000                                           # the app's own memory, registered (not page-aligned)
+reg_store = np.arange(R_N + 1000, dtype=np.uint32)
+reg = reg_store[500:500 + R_N]
+check(cu.cuMemHostRegister(reg.ctypes.data, reg.nbytes, cu.CU_MEMHOSTREGISTER_DEVICEMAP))
+dreg = check(cu.cuMemHostGetDevicePointer(reg.ctypes.data, 0))
 
 prop = cu.CUmemAllocationProp()                      # the app's own VMM allocation
 prop.type = cu.CUmemAllocationType.CU_MEM_ALLOCATION_TYPE_PINNED
@@ -100,6 +112,10 @@ if "--update-exec" in sys.argv:
 # The graph changes after instantiation; the executable keeps k=3 (a restore must not take the graph's k=7).
 bump_args[3][0] = 7
 check(cu.cuGraphKernelNodeSetParams(k_node, kp))
+# s1 and s2 are non-blocking streams: they do not wait for the legacy stream, where the cuMemsetD32 of
+# g_buf may still be running (asynchronous to the host on device memory).  Without this the first step
+# raced it (seen as a step-0 digest differing from the uninterrupted run's, now and then, under load).
+check(cu.cuCtxSynchronize())
 g_out = np.empty(G_N, np.uint32)
 tail_out = np.empty(G_N, np.uint32)
 
@@ -117,11 +133,14 @@ for k in range(steps):
     check(cu.cuEventRecord(ev, s2))
     check(cu.cuStreamWaitEvent(s1, ev, 0))
     check(cu.cuGraphLaunch(graph_exec, s1))                 # reads a, after this step's mix
+    rargs = [np.array([int(dreg)], np.uint64), np.array([int(a)], np.uint64), np.array([R_N], np.int32)]
+    rptrs = np.array([x.ctypes.data for x in rargs], np.uint64)
+    check(cu.cuLaunchKernel(stir, (R_N + 255) // 256, 1, 1, 256, 1, 1, 0, s1, rptrs.ctypes.data, 0))
     check(cu.cuMemcpyDtoHAsync(out, b, 4 * N, s1))
     check(cu.cuStreamSynchronize(s1))
     check(cu.cuMemcpyDtoH(vmm_out, va, 4 * N))
     check(cu.cuMemcpyDtoH(g_out, g_copy, 4 * G_N))
     check(cu.cuMemcpyDtoH(tail_out, g_tail, 4 * G_N))
-    print(f"step {k} {digest(out, vmm_out, host_view.copy(), g_out, tail_out)}", flush=True)
+    print(f"step {k} {digest(out, vmm_out, host_view.copy(), g_out, tail_out, reg_store)}", flush=True)
     time.sleep(pause)
 print("done", flush=True)

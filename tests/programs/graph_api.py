@@ -41,6 +41,7 @@ s = check(cu.cuStreamCreate(cu.CUstream_flags.CU_STREAM_NON_BLOCKING))
 dx, dy = check(cu.cuMemAlloc(4 * n)), check(cu.cuMemAlloc(4 * n))
 x = np.arange(n, dtype=np.int32)
 check(cu.cuMemcpyHtoD(dx, x, x.nbytes))
+check(cu.cuCtxSynchronize())  # a pageable HtoD may return before the device has it; `s` is non-blocking
 
 # --- kernel node arguments read back, then changed on the graph -----------------------------
 args = [np.array([int(dy)], np.uint64), np.array([int(dx)], np.uint64), np.array([3], np.int32),

@@ -24,6 +24,7 @@ n = 4096
 x = np.linspace(-1, 1, n, dtype=np.float32)
 dx, dy, dz = (check(cu.cuMemAlloc(4 * n)) for _ in range(3))
 check(cu.cuMemcpyHtoD(dx, x, x.nbytes))
+check(cu.cuCtxSynchronize())  # a pageable HtoD may return before the device has it; `s` is non-blocking
 s = check(cu.cuStreamCreate(cu.CUstream_flags.CU_STREAM_NON_BLOCKING))
 
 

@@ -41,6 +41,8 @@ def worker(t):
         da, db, dc = (check(cu.cuMemAlloc(4 * N)) for _ in range(3))
         check(cu.cuMemcpyHtoD(da, ((np.arange(N, dtype=np.uint64) * (t + 1)) & 0xFFFFFFFF).astype(np.uint32), 4 * N))
         check(cu.cuMemcpyHtoD(db, ((np.arange(N, dtype=np.uint64) * (t + 2)) & 0xFFFFFFFF).astype(np.uint32), 4 * N))
+        # A pageable HtoD may return before the device has the data; sa and sb are non-blocking.
+        check(cu.cuStreamSynchronize(0))
         keep = []
         for dst, salt, s in ((da, t, sa), (db, 100 + t, sb)):
             vals = [np.array([int(dst)], np.uint64), np.array([salt], np.uint32), np.array([N], np.int32)]
