@@ -81,6 +81,8 @@ class Criu:
                 "-d", "--restore-sibling", "--pidfile", str(pidfile)]
         if shell_job:
             args.append("--shell-job")
+        # Left by an earlier restore of the same image: CRIU refuses to overwrite its pidfile.
+        pidfile.unlink(missing_ok=True)
         passed = []
         try:
             for fd, key in stdio.items():

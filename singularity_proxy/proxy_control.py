@@ -19,6 +19,7 @@ from singularity_proxy._core import control as _wire
 MSG_MANAGE, MSG_MANAGE_REPLY = _wire.MSG_MANAGE, _wire.MSG_MANAGE_REPLY
 OP_CHECKPOINT, OP_RESUME, OP_RELEASE = _wire.OP_CHECKPOINT, _wire.OP_RESUME, _wire.OP_RELEASE
 OP_RESTORE, OP_STATUS = _wire.OP_RESTORE, _wire.OP_STATUS
+RESULT_NOT_READY = _wire.RESULT_NOT_READY
 _MANAGE = struct.Struct(f"<II{_wire.JOB_BYTES}s{_wire.PATH_BYTES}s{_wire.PATH_BYTES}s")
 _REPLY = struct.Struct(f"<Ii4QQd{_wire.MESSAGE_BYTES}s")
 if (_MANAGE.size, _REPLY.size) != (_wire.MANAGE_SIZE, _wire.MANAGE_REPLY_SIZE):
@@ -26,7 +27,11 @@ if (_MANAGE.size, _REPLY.size) != (_wire.MANAGE_SIZE, _wire.MANAGE_REPLY_SIZE):
 
 
 class ProxyError(SingularityError):
-    """The proxy refused or failed a management request."""
+    """The proxy refused or failed a management request (`result`: its CUresult, 0 if it gave none)."""
+
+    def __init__(self, message: str, result: int = 0):
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass
@@ -52,7 +57,7 @@ def manage(proxy_socket: Path, op: int, job: str, path: str = "", chunks: str = 
     t, result, b, bw, c, cw, token, seconds, msg = _REPLY.unpack(data)
     reply = Reply(result, b, bw, c, cw, token, seconds, msg.split(b"\0", 1)[0].decode(errors="replace"))
     if t != MSG_MANAGE_REPLY or result != 0:
-        raise ProxyError(reply.message or f"proxy request failed (CUresult {result})")
+        raise ProxyError(reply.message or f"proxy request failed (CUresult {result})", result)
     return reply
 
 

@@ -29,7 +29,8 @@ from singularity_proxy.errors import SingularityError
 from singularity_proxy.fence import die_with_parent
 from singularity_proxy.jobs import JobRecord, job_socket, proxy_socket, runtime_dir, valid_name
 from singularity_proxy.unix_socket import listen_private
-from singularity_proxy.proxy_control import (OP_CHECKPOINT, OP_RELEASE, OP_RESTORE, OP_RESUME, OP_STATUS, manage,
+from singularity_proxy.proxy_control import (OP_CHECKPOINT, OP_RELEASE, OP_RESTORE, OP_RESUME, OP_STATUS,
+                                             RESULT_NOT_READY, ProxyError, manage,
                                              start_proxy, stop_proxy)
 
 Progress = Callable[[dict[str, Any]], None]
@@ -308,8 +309,14 @@ class Supervisor:
         t2 = time.monotonic()
         clock.lap("criu")
         progress({"phase": "cpu", "state": "done"})
+        stuck = None
         if leave_running:
             manage(proxy_socket(self.name), OP_RESUME, self.name)
+            stuck = self._wait_reattached()
+            if stuck:
+                # The image is whole (CRIU is done): committed below, the job lives on in it.
+                self._stop_app()
+                leave_running = False
         else:
             self._wait_app()  # CRIU killed it
             self.exit_code = None
@@ -346,11 +353,49 @@ class Supervisor:
         t3 = time.monotonic()
         self.record.last_image = str(image)
         self._set_state("running" if leave_running else "checkpointed")
+        if stuck:
+            raise SingularityError(f"checkpointed to {image}, but the job could not go on after it ({stuck}): it "
+                                   f"was stopped; singularity restore {image}")
         return {"image": str(image), "checkpoint": manifest["checkpoint"], "device_bytes": reply.bytes,
                 "device_bytes_written": reply.bytes_written, "chunks": reply.chunks,
                 "chunks_written": reply.chunks_written, "device_seconds": t1 - t0, "criu_seconds": t2 - t1,
                 "commit_seconds": t3 - t2, "seconds": t3 - t0, "left_running": leave_running,
                 "proxy_seconds": reply.seconds, "phases": clock.phases}
+
+    def _wait_reattached(self) -> str | None:
+        """Waits for the app to be attached to its proxy again (after a restore, or a checkpoint that
+        left it running): None once it is — or once it has ended, having run again — else why not.
+        A checkpoint or restore answers only then, so a request right after it finds the job whole."""
+        timeout = float(os.environ.get("SINGULARITY_REATTACH_TIMEOUT", "60"))
+        deadline = time.monotonic() + timeout
+        why = "no answer from its proxy"
+        while True:
+            try:
+                manage(proxy_socket(self.name), OP_STATUS, self.name)
+                return None
+            except ProxyError as e:
+                why = str(e)
+                if e.result != RESULT_NOT_READY:
+                    self._reap()
+                    if not self.app_pid:
+                        return None  # it reattached, ran and ended meanwhile: the run loop reports it
+                    if why.startswith("the app could not reattach"):
+                        return why
+            except OSError as e:
+                return f"its proxy is gone ({e})"
+            self._reap()
+            if not self.app_pid:
+                return f"the app ended (exit {self.exit_code}) before it reattached"
+            if time.monotonic() > deadline:
+                return f"{why} after {timeout:g} s"
+            time.sleep(0.002)
+
+    def _stop_app(self) -> None:
+        """Kills an app that cannot go on; the job then lives only in its image."""
+        if self.app_pid:
+            os.kill(self.app_pid, signal.SIGKILL)
+            self._wait_app()
+        self.exit_code = None
 
     def _intact(self, image: Path) -> tuple[Path, str] | None:
         """The committed checkpoint a failed one leaves usable: the one in `image`, else the job's last."""
@@ -439,6 +484,17 @@ class Supervisor:
         clock.lap("criu")
         progress({"phase": "cpu", "state": "done"})
         self.exit_code = None
+        stuck = self._wait_reattached()
+        if stuck:
+            self._stop_app()
+            try:  # nobody will reattach to what the proxy restored
+                manage(proxy_socket(self.name), OP_RELEASE, self.name)
+            except (SingularityError, OSError):
+                pass
+            self._set_state("checkpointed")
+            raise SingularityError(f"restore failed: the restored job could not reattach to its proxy ({stuck}); "
+                                   f"it was stopped; the image in {image} is intact")
+        clock.lap("reattach")
         self._set_state("running")
         return {"image": str(image), "device": device, "pid": self.app_pid, "device_seconds": t1 - t0,
                 "criu_seconds": t2 - t1, "seconds": t2 - t0, "proxy_seconds": reply.seconds,

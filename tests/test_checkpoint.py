@@ -448,3 +448,24 @@ def test_app_killed_after_criu_wrote_its_image_the_checkpoint_stands(rundir, uni
     assert criu_fault.fired()
     cli(rundir, "restore", str(image), "--device", "sim:1")
     assert job.finish() == uninterrupted
+
+
+def test_a_restored_app_that_never_reattaches_fails_the_restore_and_the_image_restores_again(
+        rundir, uninterrupted, criu_fault):
+    # CRIU restores the app but it never runs (stopped before it resumes): `restore` must not say
+    # "restored" — it answers once the app is back with its proxy, or fails, stopping what it
+    # restored, with the image left as it was.
+    job = Job(rundir, "no-reattach", env={**criu_fault.env, "SINGULARITY_REATTACH_TIMEOUT": "3"})
+    job.wait_for_steps(3)
+    image = rundir / "image"
+    cli(rundir, "checkpoint", job.name, str(image))
+    criu_fault.arm("pre-resume", "stop-app")
+    r = cli(rundir, "restore", str(image), "--device", "sim:1", check=False)
+    assert criu_fault.fired(), "the restore never reached the fault"
+    assert r.returncode != 0, r.stdout
+    assert "could not reattach" in r.stderr and "waiting for its app to reattach" in r.stderr, r.stderr
+    assert "is intact" in r.stderr, r.stderr
+    status = json.loads(cli(rundir, "ps", "--json").stdout)
+    assert [j["state"] for j in status if j["name"] == job.name] == ["checkpointed"], status
+    cli(rundir, "restore", str(image), "--device", "sim:0")
+    assert job.finish() == uninterrupted

@@ -3,6 +3,8 @@
 // (singularity_proxy/proxy_control.py) cannot drift from it.
 #include <pybind11/pybind11.h>
 
+#include <cuda.h>
+
 #include "wire/control.h"
 
 namespace py = pybind11;
@@ -17,6 +19,8 @@ void bind_control(py::module_& m) {
   c.attr("OP_RELEASE") = uint32_t(ManageOp::Release);
   c.attr("OP_RESTORE") = uint32_t(ManageOp::Restore);
   c.attr("OP_STATUS") = uint32_t(ManageOp::Status);
+  // Status of a job whose app has not reattached yet (a CUresult, from cuda.h).
+  c.attr("RESULT_NOT_READY") = int(CUDA_ERROR_NOT_READY);
   c.attr("MANAGE_SIZE") = sizeof(Manage);
   c.attr("MANAGE_REPLY_SIZE") = sizeof(ManageReply);
   c.attr("JOB_BYTES") = sizeof(Manage::job);

@@ -83,8 +83,9 @@ class Server {
     epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
   }
 
-  void listen_on(int fd) {
+  void listen_on(int fd, std::string path) {
     listen_fd_ = fd;
+    socket_path_ = std::move(path);
     watch(fd);
   }
 
@@ -117,7 +118,10 @@ class Server {
       }
     }
     for (auto& [fd, c] : clients_) c->shutdown();
-    for (auto& [t, c] : detached_) c->shutdown();
+    for (auto& [t, c] : detached_) {
+      c->shutdown();
+      ready_mark(t, false);
+    }
     return 0;
   }
 
@@ -213,12 +217,16 @@ class Server {
         return refuse(CUDA_ERROR_INVALID_VALUE, "the app's address range is not the image's");
       client = std::move(it->second);
       detached_.erase(it);
+      ready_mark(h.token, false);
       CUresult r = client->reattach(fd, host_fd, &seg_fd, error);
       close(host_fd);
       if (r != CUDA_SUCCESS) {
+        // What the job's supervisor reports (Status) instead of "restored".
+        refused_[client->job()] = error;
         client->shutdown();
         return refuse(r, error);
       }
+      refused_.erase(client->job());
       w.client_id = client->id();
     } else {
       client = std::make_unique<Client>(++next_id_, h.pid, fd, h.job);
@@ -297,6 +305,7 @@ class Server {
           error = std::string("no detached job '") + m.job + "'";
         } else {
           it->second->reattachable.store(true);
+          ready_mark(it->first, true);
         }
         break;
       }
@@ -307,6 +316,7 @@ class Server {
           error = std::string("no detached job '") + m.job + "'";
         } else {
           it->second->shutdown();
+          ready_mark(it->first, false);
           detached_.erase(it);
           log_info("job '%s': released after its checkpoint (%.3f s)", m.job,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -327,14 +337,27 @@ class Server {
           break;
         }
         log_info("job '%s': restored from %s, waiting for the app", c->job().c_str(), m.path);
+        ready_mark(c->token(), true);
         detached_[c->token()] = std::move(c);
         break;
       }
       case wire::ManageOp::Status:
-        // With a job: the device memory its image would hold (a migration
-        // decides by it whether its temporary image fits in RAM).
+        // With a job: whether its app is attached (a checkpoint or restore
+        // answers only once the app is back), and the device memory its image
+        // would hold (a migration decides by it whether its temporary image
+        // fits in RAM).
         if (m.job[0]) {
-          if (Client* c = attached(m.job)) reply.bytes = image_memory_bytes(*c);
+          if (Client* c = attached(m.job)) {
+            reply.bytes = image_memory_bytes(*c);
+          } else if (detached(m.job) != detached_.end()) {
+            r = CUDA_ERROR_NOT_READY;
+            error = std::string("job '") + m.job + "' is waiting for its app to reattach";
+          } else {
+            r = CUDA_ERROR_NOT_FOUND;
+            auto why = refused_.find(m.job);
+            error = why != refused_.end() ? "the app could not reattach: " + why->second
+                                          : std::string("no job '") + m.job + "' on this proxy";
+          }
         }
         break;
       default:
@@ -344,7 +367,8 @@ class Server {
     reply.result = r;
     reply.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::snprintf(reply.message, sizeof(reply.message), "%s", error.c_str());
-    if (r != CUDA_SUCCESS) log_error("job '%s': %s", m.job, error.c_str());
+    // (A supervisor polls Status while its app reattaches: not an error.)
+    if (r != CUDA_SUCCESS && m.op != wire::ManageOp::Status) log_error("job '%s': %s", m.job, error.c_str());
     wire::send_msg(fd, &reply, sizeof(reply), -1);
   }
 
@@ -366,13 +390,33 @@ class Server {
     close(fd);
   }
 
+  // A detached app may reattach (wire::reattach_mark_path): the shim polls
+  // for this file instead of connecting again and again, because CRIU cannot
+  // dump an app caught between connect() and this proxy's accept() (a
+  // connection still in the listen queue, its Hello in it: "Non-empty write
+  // queue on an in-flight socket").  Marks are made once CRIU is done with the
+  // app: at Resume (after its dump) and at Restore (before it is restored).
+  void ready_mark(uint64_t token, bool ready) {
+    if (socket_path_.empty()) return;
+    const std::string path = wire::reattach_mark_path(socket_path_, token);
+    if (!ready) {
+      unlink(path.c_str());
+      return;
+    }
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) close(fd);
+    else log_error("cannot create %s: %s", path.c_str(), std::strerror(errno));
+  }
+
   bool single_;
+  std::string socket_path_;
   int ep_ = -1;
   int listen_fd_ = -1;
   uint32_t next_id_ = 0;
   std::map<int, bool> pending_;
   std::map<int, std::unique_ptr<Client>> clients_;
   std::map<uint64_t, std::unique_ptr<Client>> detached_;  // by reattach token
+  std::map<std::string, std::string> refused_;             // job -> why its app's last reattach was refused
 };
 
 int listen_unix(const std::string& path) {
@@ -433,7 +477,7 @@ int main(int argc, char** argv) {
       log_error("cannot listen on %s: %s", opt.socket.c_str(), std::strerror(errno));
       return 1;
     }
-    server.listen_on(lfd);
+    server.listen_on(lfd, opt.socket);
     log_info("serving %s on %s", opt.backend.c_str(), opt.socket.c_str());
   }
   return server.run();

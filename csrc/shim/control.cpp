@@ -23,6 +23,7 @@
 #include "connection.h"
 #include "host_registry.h"
 #include "log.h"
+#include "wire/control.h"
 #include "wire/futex.h"
 
 namespace sing::shim {
@@ -65,6 +66,9 @@ void Connection::leave_publish() { publishing_.fetch_sub(1, std::memory_order_se
 
 bool Connection::reattach(uint64_t token) {
   const Config& cfg = config();
+  // Only once the proxy says so (a file; no descriptor is opened): a
+  // connection attempt caught by CRIU's dump would fail the dump.
+  if (!cfg.socket.empty() && access(wire::reattach_mark_path(cfg.socket, token).c_str(), F_OK) != 0) return false;
   int fd = connect_socket(cfg.socket);
   if (fd < 0) return false;
   bool busy = false, not_yet = false;
@@ -100,8 +104,10 @@ void Connection::run_control() {
       if (fd >= 0) close(fd);
       log_debug("detached for a checkpoint; waiting for a proxy to reattach to");
       // A restored copy of this process continues right here.
+      // (Every 2 ms: the checkpoint or restore answers only once the app is
+      // back; a look costs one access() until the proxy marks the job ready.)
       while (!reattach(token)) {
-        struct timespec ts {0, 100'000'000};
+        struct timespec ts {0, 2'000'000};
         nanosleep(&ts, nullptr);
       }
       detached_.store(false, std::memory_order_seq_cst);

@@ -2,6 +2,8 @@
 // channel opening, detach).  The data path never uses the socket.
 #pragma once
 #include <cstdint>
+#include <cstdio>
+#include <string>
 
 namespace sing::wire {
 
@@ -38,6 +40,14 @@ struct Hello {
   uint64_t host_base, host_size;  // shared host memory (pinned, mapped, managed), memfd attached
   char job[64];
 };
+
+// The file a proxy creates next to its socket while the app detached with
+// `token` may reattach (see the proxy's Server::ready_mark).
+inline std::string reattach_mark_path(const std::string& socket_path, uint64_t token) {
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(token));
+  return socket_path + ".reattach-" + hex;
+}
 
 struct Welcome {
   MsgType type = MsgType::Welcome;
