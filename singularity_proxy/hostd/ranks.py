@@ -54,10 +54,10 @@ STATES = LIVE + ("checkpointed", "exited", "failed")
 GRACE_S = 10.0
 # A restore returns once the app runs again: CRIU plus reloading the device state.
 RESTORE_TIMEOUT_S = 600.0
-# An app is checkpointable only while attached to its proxy, and it attaches on its own time:
-# after it starts, and again (the shim reconnects) after a leave-running checkpoint or a
-# restore, both of which return before that.  A checkpoint asked for in between is refused by
-# the proxy ("no running job"); it is retried for this long before the refusal is answered.
+# An app is checkpointable only while attached to its proxy, and it first attaches on its own
+# time: at its first CUDA call.  (After a leave-running checkpoint or a restore the supervisor
+# answers only once the app is back.)  A checkpoint asked for before that is refused by the
+# proxy ("no running job"); it is retried for this long before the refusal is answered.
 ATTACH_WAIT_S = 15.0
 _NOT_ATTACHED = ("no running job", "not attached")
 
