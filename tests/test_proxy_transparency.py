@@ -22,10 +22,7 @@ def result_of(r) -> dict:
 
 # Programs that use what the proxy does not do yet (docs/proxy.md, "Not supported").  Strict: one
 # that starts passing fails the suite, so this list cannot go stale.
-NOT_THROUGH_THE_PROXY = {
-    "vmm_share.py": "shareable handles (POSIX file descriptors) are not passed from the proxy to the app",
-    "managed_hints.py": "managed-memory advice, prefetch and range attributes are not forwarded",
-}
+NOT_THROUGH_THE_PROXY: dict[str, str] = {}
 
 
 def _params():

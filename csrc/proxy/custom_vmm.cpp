@@ -58,8 +58,9 @@ CUresult cuMemCreate(Call& c) {
   CUresult r = decode_all(c, out, size, prop, flags);
   if (r != CUDA_SUCCESS) return r;
   if (!out.present || !prop.present) return CUDA_ERROR_INVALID_VALUE;
-  // Shareable handles would escape the proxy: not through it (yet).
-  if (prop.local.requestedHandleTypes != CU_MEM_HANDLE_TYPE_NONE) return CUDA_ERROR_NOT_SUPPORTED;
+  // POSIX descriptors are passed to the app (custom_vmm_share.cpp); fabric
+  // and Win32 handles are not.
+  if (prop.local.requestedHandleTypes & ~CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_NOT_SUPPORTED;
   CUmemGenericAllocationHandle real;
   if ((r = BACKEND(cuMemCreate)(&real, size.v, &prop.local, flags.v)) != CUDA_SUCCESS) return r;
   uint64_t vid = c.client.handles.to_vid(kAllocHandle, real);
@@ -100,7 +101,9 @@ CUresult cuMemMap(Call& c) {
   if ((r = real_allocation(c.client, h.v, &real)) != CUDA_SUCCESS) return r;
   if ((r = BACKEND(cuMemMap)(ptr.v, size.v, offset.v, real, flags.v)) != CUDA_SUCCESS) return r;
   std::lock_guard<std::mutex> lock(c.client.mu);
-  c.client.app_mappings[ptr.v] = AppMapping{size.v, offset.v, h.v};
+  auto a = c.client.app_allocations.find(h.v);
+  const bool shared = a != c.client.app_allocations.end() && a->second.shared;
+  c.client.app_mappings[ptr.v] = AppMapping{size.v, offset.v, h.v, shared};
   return CUDA_SUCCESS;
 }
 
@@ -153,6 +156,7 @@ CUresult cuMemRetainAllocationHandle(Call& c) {
   uint64_t addr = c.in.get<uint64_t>();
   if (!c.in.ok()) return CUDA_ERROR_INVALID_VALUE;
   uint64_t vid = 0;
+  bool shared = false;
   {
     std::lock_guard<std::mutex> lock(c.client.mu);
     auto it = c.client.app_mappings.upper_bound(addr);
@@ -160,6 +164,7 @@ CUresult cuMemRetainAllocationHandle(Call& c) {
     --it;
     if (addr >= it->first + it->second.bytes) return CUDA_ERROR_INVALID_VALUE;
     vid = it->second.handle_vid;
+    shared = it->second.shared;
   }
   CUmemGenericAllocationHandle real;
   CUresult r = BACKEND(cuMemRetainAllocationHandle)(&real, reinterpret_cast<void*>(addr));
@@ -173,6 +178,7 @@ CUresult cuMemRetainAllocationHandle(Call& c) {
       ++it->second.refs;
     } else {
       AppAllocation a{real, 0, {}};
+      a.shared = shared;
       size_t bytes = 0;
       CUdeviceptr base = 0;
       if (BACKEND(cuMemGetAllocationPropertiesFromHandle)(&a.prop, real) != CUDA_SUCCESS ||
