@@ -43,11 +43,13 @@ CUresult check_location(const CUmemLocation& loc) {
   }
 }
 
-// The legacy entry points name a device, CU_DEVICE_CPU for the host.
+// The CUDA 8 entry points name a device, CU_DEVICE_CPU for the host; the
+// CUDA 12.2 ones a location.
 CUmemLocation location_of(CUdevice d) {
   if (d == CU_DEVICE_CPU) return {CU_MEM_LOCATION_TYPE_HOST, 0};
   return {CU_MEM_LOCATION_TYPE_DEVICE, d};
 }
+CUmemLocation location_of(const CUmemLocation& l) { return l; }
 
 CUresult advise(Client& client, uint64_t ptr, uint64_t count, CUmem_advise advice, const CUmemLocation& loc) {
   const bool needs_location = advice == CU_MEM_ADVISE_SET_PREFERRED_LOCATION ||
@@ -155,6 +157,17 @@ CUresult range_attributes(Call& c) {
   return CUDA_SUCCESS;
 }
 
+template <class Where>
+CUresult advise_call(Call& c) {
+  Arg<CUdeviceptr> ptr;
+  Arg<size_t> count;
+  Arg<CUmem_advise> advice;
+  Arg<Where> where;
+  CUresult r = decode_all(c, ptr, count, advice, where);
+  if (r != CUDA_SUCCESS) return r;
+  return advise(c.client, ptr.v, count.v, advice.v, location_of(where.v));
+}
+
 template <uint16_t Op>
 CUresult prefetch_to_device(Call& c) {
   Arg<CUdeviceptr> ptr;
@@ -180,25 +193,8 @@ CUresult prefetch_to_location(Call& c) {
 
 }  // namespace
 
-CUresult cuMemAdvise(Call& c) {
-  Arg<CUdeviceptr> ptr;
-  Arg<size_t> count;
-  Arg<CUmem_advise> advice;
-  Arg<CUdevice> device;
-  CUresult r = decode_all(c, ptr, count, advice, device);
-  if (r != CUDA_SUCCESS) return r;
-  return advise(c.client, ptr.v, count.v, advice.v, location_of(device.v));
-}
-
-CUresult cuMemAdvise_v2(Call& c) {
-  Arg<CUdeviceptr> ptr;
-  Arg<size_t> count;
-  Arg<CUmem_advise> advice;
-  Arg<CUmemLocation> loc;
-  CUresult r = decode_all(c, ptr, count, advice, loc);
-  if (r != CUDA_SUCCESS) return r;
-  return advise(c.client, ptr.v, count.v, advice.v, loc.v);
-}
+CUresult cuMemAdvise(Call& c) { return advise_call<CUdevice>(c); }
+CUresult cuMemAdvise_v2(Call& c) { return advise_call<CUmemLocation>(c); }
 
 CUresult cuMemRangeGetAttribute(Call& c) { return range_attributes(c); }
 CUresult cuMemRangeGetAttributes(Call& c) { return range_attributes(c); }

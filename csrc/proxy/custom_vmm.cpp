@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "app_vmm.h"
 #include "handler_util.h"
 
 namespace sing::proxy::custom {
@@ -18,6 +19,33 @@ CUresult real_allocation(Client& c, uint64_t vid, CUmemGenericAllocationHandle* 
 }
 
 }  // namespace
+
+}  // namespace sing::proxy::custom
+
+namespace sing::proxy {
+
+uint64_t hold_allocation(Client& client, CUmemGenericAllocationHandle real, uint64_t bytes, bool shared) {
+  const uint64_t vid = client.handles.to_vid(kAllocHandle, real);
+  AppAllocation a{real, bytes, {}};
+  if (BACKEND(cuMemGetAllocationPropertiesFromHandle)(&a.prop, real) != CUDA_SUCCESS) a.prop = {};
+  std::lock_guard<std::mutex> lock(client.mu);
+  auto it = client.app_allocations.find(vid);
+  if (it != client.app_allocations.end()) ++it->second.refs;
+  else client.app_allocations.emplace(vid, a);
+  if (shared) mark_shared(client, vid);
+  return vid;
+}
+
+void mark_shared(Client& client, uint64_t vid) {
+  auto it = client.app_allocations.find(vid);
+  if (it != client.app_allocations.end()) it->second.shared = true;
+  for (auto& [va, m] : client.app_mappings)
+    if (m.handle_vid == vid) m.shared = true;
+}
+
+}  // namespace sing::proxy
+
+namespace sing::proxy::custom {
 
 CUresult cuMemAddressReserve(Call& c) {
   Arg<CUdeviceptr*> out;
@@ -155,7 +183,6 @@ CUresult cuMemGetAllocationPropertiesFromHandle(Call& c) {
 CUresult cuMemRetainAllocationHandle(Call& c) {
   uint64_t addr = c.in.get<uint64_t>();
   if (!c.in.ok()) return CUDA_ERROR_INVALID_VALUE;
-  uint64_t vid = 0;
   bool shared = false;
   {
     std::lock_guard<std::mutex> lock(c.client.mu);
@@ -163,32 +190,16 @@ CUresult cuMemRetainAllocationHandle(Call& c) {
     if (it == c.client.app_mappings.begin()) return CUDA_ERROR_INVALID_VALUE;
     --it;
     if (addr >= it->first + it->second.bytes) return CUDA_ERROR_INVALID_VALUE;
-    vid = it->second.handle_vid;
     shared = it->second.shared;
   }
   CUmemGenericAllocationHandle real;
   CUresult r = BACKEND(cuMemRetainAllocationHandle)(&real, reinterpret_cast<void*>(addr));
   if (r != CUDA_SUCCESS) return r;
+  size_t bytes = 0;
+  CUdeviceptr base = 0;
+  if (BACKEND(cuMemGetAddressRange_v2)(&base, &bytes, addr) != CUDA_SUCCESS) bytes = 0;
   // The same physical allocation: the same id (re-issued if it was released), one more reference.
-  vid = c.client.handles.to_vid(kAllocHandle, real);
-  {
-    std::lock_guard<std::mutex> lock(c.client.mu);
-    auto it = c.client.app_allocations.find(vid);
-    if (it != c.client.app_allocations.end()) {
-      ++it->second.refs;
-    } else {
-      AppAllocation a{real, 0, {}};
-      a.shared = shared;
-      size_t bytes = 0;
-      CUdeviceptr base = 0;
-      if (BACKEND(cuMemGetAllocationPropertiesFromHandle)(&a.prop, real) != CUDA_SUCCESS ||
-          BACKEND(cuMemGetAddressRange_v2)(&base, &bytes, addr) != CUDA_SUCCESS)
-        a.prop = {};
-      a.bytes = bytes;
-      c.client.app_allocations.emplace(vid, a);
-    }
-  }
-  c.out.put<uint64_t>(vid);
+  c.out.put<uint64_t>(hold_allocation(c.client, real, bytes, shared));
   return CUDA_SUCCESS;
 }
 

@@ -18,6 +18,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "app_vmm.h"
 #include "handler_util.h"
 
 namespace sing::proxy::custom {
@@ -41,15 +42,6 @@ bool memory_fd(int fd) {
     case 0: return true;  // an anonymous inode on kernels that give it no file type
     default: return false;
   }
-}
-
-// The allocation and every mapping of it (a mapping outlives a release of
-// its handle) now have holders outside the proxy.  Under client.mu.
-void mark_shared(Client& client, uint64_t vid) {
-  auto it = client.app_allocations.find(vid);
-  if (it != client.app_allocations.end()) it->second.shared = true;
-  for (auto& [va, m] : client.app_mappings)
-    if (m.handle_vid == vid) m.shared = true;
 }
 
 }  // namespace
@@ -101,21 +93,9 @@ CUresult cuMemImportFromShareableHandle(Call& c) {
   CUmemGenericAllocationHandle real;
   CUresult r = BACKEND(cuMemImportFromShareableHandle)(&real, reinterpret_cast<void*>(intptr_t(fd)), type);
   if (r != CUDA_SUCCESS) return r;
-  const uint64_t vid = c.client.handles.to_vid(kAllocHandle, real);
-  {
-    std::lock_guard<std::mutex> lock(c.client.mu);
-    auto it = c.client.app_allocations.find(vid);
-    if (it != c.client.app_allocations.end()) {
-      // A driver may answer an allocation it already holds with its handle: one more reference.
-      ++it->second.refs;
-    } else {
-      AppAllocation a{real, 0, {}};
-      // The size is the backend's to know; images never need it (they refuse shared memory).
-      if (BACKEND(cuMemGetAllocationPropertiesFromHandle)(&a.prop, real) != CUDA_SUCCESS) a.prop = {};
-      c.client.app_allocations.emplace(vid, a);
-    }
-    mark_shared(c.client, vid);
-  }
+  // A driver may answer with a handle to an allocation this app holds already: one more reference.
+  // The size is the backend's to know; images never need it (they refuse shared memory).
+  const uint64_t vid = hold_allocation(c.client, real, 0, true);
   c.out.put<uint64_t>(vid);
   return CUDA_SUCCESS;
 }
