@@ -27,9 +27,19 @@ ManagedHints* managed_range(Client& client, uint64_t ptr, uint64_t count) {
   return &b.hints;
 }
 
+// Enum values as the app sent them: any 32 bits, which must not be loaded as
+// the enum type (out of its range that is undefined behaviour).
+template <class E>
+uint32_t raw(const E& e) {
+  static_assert(sizeof(E) == sizeof(uint32_t));
+  uint32_t v;
+  std::memcpy(&v, &e, sizeof(v));
+  return v;
+}
+
 // A device of the backend, or a host location.
 CUresult check_location(const CUmemLocation& loc) {
-  switch (loc.type) {
+  switch (raw(loc.type)) {
     case CU_MEM_LOCATION_TYPE_DEVICE: {
       CUdevice d;
       if (loc.id >= ManagedHints::kMaxDevices || BACKEND(cuDeviceGet)(&d, loc.id) != CUDA_SUCCESS)
@@ -51,7 +61,7 @@ CUmemLocation location_of(CUdevice d) {
 }
 CUmemLocation location_of(const CUmemLocation& l) { return l; }
 
-CUresult advise(Client& client, uint64_t ptr, uint64_t count, CUmem_advise advice, const CUmemLocation& loc) {
+CUresult advise(Client& client, uint64_t ptr, uint64_t count, uint32_t advice, const CUmemLocation& loc) {
   const bool needs_location = advice == CU_MEM_ADVISE_SET_PREFERRED_LOCATION ||
                               advice == CU_MEM_ADVISE_SET_ACCESSED_BY || advice == CU_MEM_ADVISE_UNSET_ACCESSED_BY;
   // Asked before taking the lock (a backend call); the range is checked first all the same.
@@ -62,7 +72,7 @@ CUresult advise(Client& client, uint64_t ptr, uint64_t count, CUmem_advise advic
     return CUDA_ERROR_INVALID_VALUE;
   if (location != CUDA_SUCCESS) return location;
   // Only for the advice whose location was checked (a device id is then in range).
-  auto bit = [&] { return loc.type == CU_MEM_LOCATION_TYPE_DEVICE ? 1ull << loc.id : ManagedHints::kHostBit; };
+  auto bit = [&] { return raw(loc.type) == CU_MEM_LOCATION_TYPE_DEVICE ? 1ull << loc.id : ManagedHints::kHostBit; };
   switch (advice) {
     case CU_MEM_ADVISE_SET_READ_MOSTLY: h->read_mostly = true; break;
     case CU_MEM_ADVISE_UNSET_READ_MOSTLY: h->read_mostly = false; break;
@@ -107,7 +117,7 @@ int as_device(const CUmemLocation& l) {
 // One attribute's value as int32s: one for every attribute but
 // ACCESSED_BY, whose list (devices ascending, then the host) the shim pads
 // to the app's size with CU_DEVICE_INVALID.
-CUresult attribute(const ManagedHints& h, CUmem_range_attribute a, uint64_t size, std::vector<int32_t>* out) {
+CUresult attribute(const ManagedHints& h, uint32_t a, uint64_t size, std::vector<int32_t>* out) {
   out->clear();
   if (a == CU_MEM_RANGE_ATTRIBUTE_ACCESSED_BY) {
     if (size == 0 || size % 4) return CUDA_ERROR_INVALID_VALUE;
@@ -138,9 +148,9 @@ CUresult attribute(const ManagedHints& h, CUmem_range_attribute a, uint64_t size
 CUresult range_attributes(Call& c) {
   const uint64_t ptr = c.in.get<uint64_t>(), count = c.in.get<uint64_t>(), n = c.in.get<uint64_t>();
   if (!c.in.ok() || n == 0 || n > kMaxRangeAttributes) return CUDA_ERROR_INVALID_VALUE;
-  std::vector<std::pair<CUmem_range_attribute, uint64_t>> asked(n);
+  std::vector<std::pair<uint32_t, uint64_t>> asked(n);
   for (auto& [a, size] : asked) {
-    a = CUmem_range_attribute(c.in.get<uint32_t>());
+    a = c.in.get<uint32_t>();
     c.in.get<uint32_t>();
     size = c.in.get<uint64_t>();
   }
@@ -161,7 +171,7 @@ template <class Where>
 CUresult advise_call(Call& c) {
   Arg<CUdeviceptr> ptr;
   Arg<size_t> count;
-  Arg<CUmem_advise> advice;
+  Arg<uint32_t> advice;  // CUmem_advise, as sent
   Arg<Where> where;
   CUresult r = decode_all(c, ptr, count, advice, where);
   if (r != CUDA_SUCCESS) return r;

@@ -49,7 +49,7 @@ bool memory_fd(int fd) {
 // {u64 handle id, u32 handle type, u32 output present, u64 flags} -> {u64 ticket}
 CUresult cuMemExportToShareableHandle(Call& c) {
   const uint64_t vid = c.in.get<uint64_t>();
-  const auto type = CUmemAllocationHandleType(c.in.get<uint32_t>());
+  const uint32_t type = c.in.get<uint32_t>();  // CUmemAllocationHandleType, as sent
   const bool has_out = c.in.get<uint32_t>() != 0;
   const uint64_t flags = c.in.get<uint64_t>();
   if (!c.in.ok() || !c.in.at_end()) return CUDA_ERROR_INVALID_VALUE;
@@ -59,7 +59,7 @@ CUresult cuMemExportToShareableHandle(Call& c) {
   // Other kinds (fabric, Win32) are not passed on: cuMemCreate refuses them too.
   if (type != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_NOT_SUPPORTED;
   int fd = -1;
-  CUresult r = BACKEND(cuMemExportToShareableHandle)(&fd, real, type, flags);
+  CUresult r = BACKEND(cuMemExportToShareableHandle)(&fd, real, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, flags);
   if (r != CUDA_SUCCESS) return r;
   {
     // Before the app can hold the descriptor: a checkpoint from here on refuses.
@@ -75,7 +75,7 @@ CUresult cuMemExportToShareableHandle(Call& c) {
 // {u64 ticket of the parked descriptor, u32 handle type, u32 output present} -> {u64 handle id}
 CUresult cuMemImportFromShareableHandle(Call& c) {
   const uint64_t ticket = c.in.get<uint64_t>();
-  const auto type = CUmemAllocationHandleType(c.in.get<uint32_t>());
+  const uint32_t type = c.in.get<uint32_t>();  // CUmemAllocationHandleType, as sent
   const bool has_out = c.in.get<uint32_t>() != 0;
   // Taken whatever the answer, so nothing stays parked for a failed call.
   const int fd = c.client.fds_from_app.take(ticket);
@@ -91,7 +91,8 @@ CUresult cuMemImportFromShareableHandle(Call& c) {
   // The backend keeps its own reference (as a driver does: the app still owns
   // and closes the descriptor it passed).
   CUmemGenericAllocationHandle real;
-  CUresult r = BACKEND(cuMemImportFromShareableHandle)(&real, reinterpret_cast<void*>(intptr_t(fd)), type);
+  CUresult r = BACKEND(cuMemImportFromShareableHandle)(&real, reinterpret_cast<void*>(intptr_t(fd)),
+                                                      CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
   if (r != CUDA_SUCCESS) return r;
   // A driver may answer with a handle to an allocation this app holds already: one more reference.
   // The size is the backend's to know; images never need it (they refuse shared memory).
