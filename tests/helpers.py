@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parent.parent
 PROGRAMS = REPO / "tests" / "programs"
 
 
-def _program_env(devices: int, extra: dict[str, str] | None) -> dict[str, str]:
+def sim_program_env(devices: int, extra: dict[str, str] | None) -> dict[str, str]:
+    """Environment of a program on the simulated GPU alone (libsimgpu preloaded, no proxy)."""
     env = simulated_gpu_env(devices=devices)
     # The programs import their helpers from tests/programs.
     env["PYTHONPATH"] = str(PROGRAMS)
@@ -23,7 +24,7 @@ def _program_env(devices: int, extra: dict[str, str] | None) -> dict[str, str]:
 def run_on_sim(args: list[str], *, devices: int = 1, env: dict[str, str] | None = None, timeout: float = 300,
                cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command on the simulated GPU (libsimgpu preloaded, no proxy)."""
-    return subprocess.run(args, env=_program_env(devices, env), capture_output=True, text=True,
+    return subprocess.run(args, env=sim_program_env(devices, env), capture_output=True, text=True,
                           timeout=timeout, cwd=cwd or PROGRAMS)
 
 

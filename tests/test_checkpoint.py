@@ -171,6 +171,32 @@ def test_an_executable_updated_in_place_is_refused_and_the_job_goes_on(rundir, u
     assert job.finish() == uninterrupted
 
 
+def test_shared_vmm_memory_is_refused_and_the_job_goes_on(rundir, uninterrupted):
+    # An allocation exported as a POSIX descriptor may be mapped by processes outside the job: no
+    # image could bring their view of it back, so the checkpoint refuses, naming why.
+    job = Job(rundir, "sharevmm", args=("--share-vmm",))
+    job.wait_for_steps(2)
+    r = cli(rundir, "checkpoint", job.name, str(rundir / "image"), check=False)
+    assert r.returncode != 0 and "POSIX file descriptors" in r.stderr, r.stderr
+    assert "the job goes on" in r.stderr, r.stderr
+    assert job.finish() == uninterrupted
+
+
+def test_managed_memory_hints_survive_restore_and_migration(rundir):
+    # The proxy keeps the advice and prefetch locations of managed memory (no driver holds them):
+    # a restored or migrated job must answer its range attributes as an uninterrupted one.
+    baseline = run_program(JOB, str(STEPS), PAUSE, "--managed-hints", devices=2, timeout=300)
+    assert baseline.returncode == 0, baseline.stderr
+    job = Job(rundir, "hints", args=("--managed-hints",))
+    job.wait_for_steps(2)
+    image = rundir / "image"
+    cli(rundir, "checkpoint", job.name, str(image))
+    cli(rundir, "restore", str(image), "--device", "sim:1")
+    job.wait_for_steps(job.steps() + 1)
+    cli(rundir, "migrate", job.name, "--device", "sim:0")
+    assert job.finish() == baseline.stdout.splitlines()
+
+
 def test_corrupt_image_is_refused_and_the_intact_one_restores(rundir, uninterrupted):
     job = Job(rundir, "corrupt")
     job.wait_for_steps(3)

@@ -13,16 +13,20 @@ import time
 
 import pytest
 
-from helpers import PROGRAMS, ProxyServer, proxied_program_env
+from helpers import PROGRAMS, ProxyServer, proxied_program_env, sim_program_env
 
 
 class App:
-    """tests/programs/proxy_client.py, driven line by line."""
+    """A scriptable program of tests/programs (proxy_client.py unless `program`), driven line by line;
+    through the proxy at `socket` (a private one if None), or with `direct` on the simulated GPU alone."""
 
-    def __init__(self, *, socket: str | None = None, env: dict[str, str] | None = None):
-        self.proc = subprocess.Popen([sys.executable, str(PROGRAMS / "proxy_client.py")],
-                                     env=proxied_program_env(socket=socket, extra=env), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROGRAMS)
+    def __init__(self, *, socket: str | None = None, env: dict[str, str] | None = None,
+                 program: str = "proxy_client.py", args: tuple[str, ...] = (), pass_fds: tuple[int, ...] = (),
+                 direct: bool = False):
+        env = sim_program_env(1, env) if direct else proxied_program_env(socket=socket, extra=env)
+        self.proc = subprocess.Popen([sys.executable, str(PROGRAMS / program), *args], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, cwd=PROGRAMS, pass_fds=pass_fds)
         assert self.read() == {"ready": True}
 
     def read(self) -> dict:

@@ -20,12 +20,9 @@ def result_of(r) -> dict:
     return json.loads(last[len("RESULT "):])
 
 
-# Programs that use what the proxy does not do yet (docs/proxy.md, "Not supported").  Strict: one
+# Programs that use what the proxy does not do yet (docs/proxy.md, "Known limits").  Strict: one
 # that starts passing fails the suite, so this list cannot go stale.
-NOT_THROUGH_THE_PROXY = {
-    "vmm_share.py": "shareable handles (POSIX file descriptors) are not passed from the proxy to the app",
-    "managed_hints.py": "managed-memory advice, prefetch and range attributes are not forwarded",
-}
+NOT_THROUGH_THE_PROXY: dict[str, str] = {}
 
 
 def _params():

@@ -25,6 +25,7 @@ PROGRAMS = [
     ("vmm.py", 1, {}),
     ("vmm_share.py", 1, {}),
     ("managed_hints.py", 1, {}),
+    ("managed_hints_edges.py", 2, {}),
     ("graphs.py", 1, {}),
     ("two_devices.py", 2, {}),
     ("errors.py", 1, {}),

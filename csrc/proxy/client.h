@@ -17,10 +17,12 @@
 #include <vector>
 
 #include "device_heap.h"
+#include "fd_exchange.h"
 #include "handles.h"
 #include "hostfn.h"
 #include "graph_memory.h"
 #include "graph_records.h"
+#include "managed_hints.h"
 #include "user_objects.h"
 #include "wire/codec.h"
 #include "wire/layout.h"
@@ -100,9 +102,11 @@ using Handler = CUresult (*)(Call&);
 // the app's registered pages (Client::shared_pages).
 struct HostBlock {
   uint64_t bytes;
-  unsigned kind;   // shim HostHeap kind: 1 pinned, 2 managed; kRegistered
+  unsigned kind;   // shim HostHeap kind: 1 pinned, kManaged; kRegistered
   unsigned flags;
+  ManagedHints hints{};  // kManaged only
 };
+inline constexpr unsigned kManaged = 2;
 inline constexpr unsigned kRegistered = 3;  // cuMemHostRegister of the app's own pages
 
 // A physical allocation the app made itself with cuMemCreate.
@@ -113,11 +117,16 @@ struct AppAllocation {
   // References the app holds (create + retains), each matched by a cuMemRelease, as on a driver:
   // the id goes only with the last.
   uint32_t refs = 1;
+  // Exported as, or imported from, a shareable handle: other processes may
+  // hold the memory, so no checkpoint can recreate it faithfully.
+  bool shared = false;
 };
 struct AppMapping {
   uint64_t bytes;
   uint64_t offset;
   uint64_t handle_vid;
+  // Of a shared allocation (the mapping outlives a release of its handle).
+  bool shared = false;
 };
 
 // A memory pool emulated on the client's heap (see custom_pools.cpp).
@@ -201,6 +210,8 @@ class Client {
   // contexts) is read and set there.
   void each_worker(const std::function<void(Worker&)>& task);
   bool detached() const { return detached_; }
+  // Descriptors parked for a connection that is gone (fd_exchange.h).
+  void clear_parked_fds();
   void set_detached() { detached_ = true; }
   uint64_t token() const { return token_; }
   void set_token(uint64_t t) { token_ = t; }
@@ -244,6 +255,9 @@ class Client {
 
   HandleTable handles;
   DeviceHeap heap;
+  // Descriptors of shareable handles on their way from and to the app
+  // (locked on their own: the control socket's thread parks and collects).
+  FdExchange fds_from_app, fds_for_app;
   // Set first thing in shutdown: anything waiting for the app gives up.
   std::atomic<bool> closing{false};
 

@@ -47,7 +47,7 @@ CUresult pointer_attributes(Call& c, bool single) {
       }
     }
   }
-  const bool managed = in_block && block.kind == 2;
+  const bool managed = in_block && block.kind == kManaged;
   CUresult first = CUDA_SUCCESS;
   for (uint32_t i = 0; i < n; ++i) {
     const uint32_t size = wire::pointer_attribute_size(attrs[i]);

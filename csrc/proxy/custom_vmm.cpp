@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "app_vmm.h"
 #include "handler_util.h"
 
 namespace sing::proxy::custom {
@@ -18,6 +19,33 @@ CUresult real_allocation(Client& c, uint64_t vid, CUmemGenericAllocationHandle* 
 }
 
 }  // namespace
+
+}  // namespace sing::proxy::custom
+
+namespace sing::proxy {
+
+uint64_t hold_allocation(Client& client, CUmemGenericAllocationHandle real, uint64_t bytes, bool shared) {
+  const uint64_t vid = client.handles.to_vid(kAllocHandle, real);
+  AppAllocation a{real, bytes, {}};
+  if (BACKEND(cuMemGetAllocationPropertiesFromHandle)(&a.prop, real) != CUDA_SUCCESS) a.prop = {};
+  std::lock_guard<std::mutex> lock(client.mu);
+  auto it = client.app_allocations.find(vid);
+  if (it != client.app_allocations.end()) ++it->second.refs;
+  else client.app_allocations.emplace(vid, a);
+  if (shared) mark_shared(client, vid);
+  return vid;
+}
+
+void mark_shared(Client& client, uint64_t vid) {
+  auto it = client.app_allocations.find(vid);
+  if (it != client.app_allocations.end()) it->second.shared = true;
+  for (auto& [va, m] : client.app_mappings)
+    if (m.handle_vid == vid) m.shared = true;
+}
+
+}  // namespace sing::proxy
+
+namespace sing::proxy::custom {
 
 CUresult cuMemAddressReserve(Call& c) {
   Arg<CUdeviceptr*> out;
@@ -58,8 +86,9 @@ CUresult cuMemCreate(Call& c) {
   CUresult r = decode_all(c, out, size, prop, flags);
   if (r != CUDA_SUCCESS) return r;
   if (!out.present || !prop.present) return CUDA_ERROR_INVALID_VALUE;
-  // Shareable handles would escape the proxy: not through it (yet).
-  if (prop.local.requestedHandleTypes != CU_MEM_HANDLE_TYPE_NONE) return CUDA_ERROR_NOT_SUPPORTED;
+  // POSIX descriptors are passed to the app (custom_vmm_share.cpp); fabric
+  // and Win32 handles are not.
+  if (prop.local.requestedHandleTypes & ~CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_NOT_SUPPORTED;
   CUmemGenericAllocationHandle real;
   if ((r = BACKEND(cuMemCreate)(&real, size.v, &prop.local, flags.v)) != CUDA_SUCCESS) return r;
   uint64_t vid = c.client.handles.to_vid(kAllocHandle, real);
@@ -100,7 +129,9 @@ CUresult cuMemMap(Call& c) {
   if ((r = real_allocation(c.client, h.v, &real)) != CUDA_SUCCESS) return r;
   if ((r = BACKEND(cuMemMap)(ptr.v, size.v, offset.v, real, flags.v)) != CUDA_SUCCESS) return r;
   std::lock_guard<std::mutex> lock(c.client.mu);
-  c.client.app_mappings[ptr.v] = AppMapping{size.v, offset.v, h.v};
+  auto a = c.client.app_allocations.find(h.v);
+  const bool shared = a != c.client.app_allocations.end() && a->second.shared;
+  c.client.app_mappings[ptr.v] = AppMapping{size.v, offset.v, h.v, shared};
   return CUDA_SUCCESS;
 }
 
@@ -152,37 +183,23 @@ CUresult cuMemGetAllocationPropertiesFromHandle(Call& c) {
 CUresult cuMemRetainAllocationHandle(Call& c) {
   uint64_t addr = c.in.get<uint64_t>();
   if (!c.in.ok()) return CUDA_ERROR_INVALID_VALUE;
-  uint64_t vid = 0;
+  bool shared = false;
   {
     std::lock_guard<std::mutex> lock(c.client.mu);
     auto it = c.client.app_mappings.upper_bound(addr);
     if (it == c.client.app_mappings.begin()) return CUDA_ERROR_INVALID_VALUE;
     --it;
     if (addr >= it->first + it->second.bytes) return CUDA_ERROR_INVALID_VALUE;
-    vid = it->second.handle_vid;
+    shared = it->second.shared;
   }
   CUmemGenericAllocationHandle real;
   CUresult r = BACKEND(cuMemRetainAllocationHandle)(&real, reinterpret_cast<void*>(addr));
   if (r != CUDA_SUCCESS) return r;
+  size_t bytes = 0;
+  CUdeviceptr base = 0;
+  if (BACKEND(cuMemGetAddressRange_v2)(&base, &bytes, addr) != CUDA_SUCCESS) bytes = 0;
   // The same physical allocation: the same id (re-issued if it was released), one more reference.
-  vid = c.client.handles.to_vid(kAllocHandle, real);
-  {
-    std::lock_guard<std::mutex> lock(c.client.mu);
-    auto it = c.client.app_allocations.find(vid);
-    if (it != c.client.app_allocations.end()) {
-      ++it->second.refs;
-    } else {
-      AppAllocation a{real, 0, {}};
-      size_t bytes = 0;
-      CUdeviceptr base = 0;
-      if (BACKEND(cuMemGetAllocationPropertiesFromHandle)(&a.prop, real) != CUDA_SUCCESS ||
-          BACKEND(cuMemGetAddressRange_v2)(&base, &bytes, addr) != CUDA_SUCCESS)
-        a.prop = {};
-      a.bytes = bytes;
-      c.client.app_allocations.emplace(vid, a);
-    }
-  }
-  c.out.put<uint64_t>(vid);
+  c.out.put<uint64_t>(hold_allocation(c.client, real, bytes, shared));
   return CUDA_SUCCESS;
 }
 

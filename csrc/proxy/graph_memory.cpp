@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "backend.h"
+#include "capture_node.h"
 #include "client.h"
 
 namespace sing::proxy {
@@ -219,30 +220,6 @@ CUstreamCaptureStatus capture_status(CUstream stream, bool ptds) {
   return st;
 }
 
-namespace {
-
-// The capture's graph and the stream's current dependencies.
-CUresult capture_point(CUstream stream, bool ptds, CUgraph* graph, std::vector<CUgraphNode>* deps) {
-  CUstreamCaptureStatus st;
-  const CUgraphNode* d = nullptr;
-  size_t n = 0;
-  auto f = ptds ? BACKEND(cuStreamGetCaptureInfo_v2_ptsz) : BACKEND(cuStreamGetCaptureInfo_v2);
-  CUresult r = f(stream, &st, nullptr, graph, &d, &n);
-  if (r != CUDA_SUCCESS) return r;
-  if (st == CU_STREAM_CAPTURE_STATUS_INVALIDATED) return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
-  if (st != CU_STREAM_CAPTURE_STATUS_ACTIVE) return CUDA_ERROR_ILLEGAL_STATE;
-  deps->assign(d, d + n);
-  return CUDA_SUCCESS;
-}
-
-// The new node becomes the stream's only dependency, as a captured call's node does.
-CUresult advance(CUstream stream, bool ptds, CUgraphNode node) {
-  auto f = ptds ? BACKEND(cuStreamUpdateCaptureDependencies_ptsz) : BACKEND(cuStreamUpdateCaptureDependencies);
-  return f(stream, &node, 1, CU_STREAM_SET_CAPTURE_DEPENDENCIES);
-}
-
-}  // namespace
-
 CUresult capture_mem_alloc(Client& c, CUstream stream, bool ptds, int device, uint64_t bytes, uint64_t* dptr) {
   CUgraph graph;
   std::vector<CUgraphNode> deps;
@@ -255,7 +232,7 @@ CUresult capture_mem_alloc(Client& c, CUstream stream, bool ptds, int device, ui
   CUgraphNode node;
   if ((r = graph_mem_alloc_node(c, graph, deps.data(), deps.size(), props, bytes, {}, &node, dptr)) != CUDA_SUCCESS)
     return r;
-  return advance(stream, ptds, node);
+  return capture_advance(stream, ptds, node);
 }
 
 CUresult capture_mem_free(Client& c, CUstream stream, bool ptds, uint64_t dptr) {
@@ -273,7 +250,7 @@ CUresult capture_mem_free(Client& c, CUstream stream, bool ptds, uint64_t dptr) 
     return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
   }
   if (r != CUDA_SUCCESS) return r;
-  return advance(stream, ptds, node);
+  return capture_advance(stream, ptds, node);
 }
 
 CUresult capture_permits_unsafe_call() {

@@ -204,6 +204,33 @@ bool write_file_atomically(const std::string& path, const std::string& text, std
   return true;
 }
 
+// Exported or imported VMM memory (custom_vmm_share.cpp), still held.
+bool holds_shared_memory(Client& c) {
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (auto& [vid, a] : c.app_allocations)
+    if (a.shared) return true;
+  for (auto& [va, mp] : c.app_mappings)
+    if (mp.shared) return true;
+  return false;
+}
+
+// Managed-memory advice (managed_hints.h): proxy state, restored as it was.
+json hints_json(const ManagedHints& h) {
+  return {{"read_mostly", h.read_mostly},
+          {"preferred", {int(h.preferred.type), h.preferred.id}},
+          {"accessed_by", h.accessed_by},
+          {"last_prefetch", {int(h.last_prefetch.type), h.last_prefetch.id}}};
+}
+
+ManagedHints hints_from_json(const json& j) {
+  ManagedHints h;
+  h.read_mostly = j.at("read_mostly");
+  h.preferred = {CUmemLocationType(j.at("preferred").at(0).get<int>()), j.at("preferred").at(1).get<int>()};
+  h.accessed_by = j.at("accessed_by");
+  h.last_prefetch = {CUmemLocationType(j.at("last_prefetch").at(0).get<int>()), j.at("last_prefetch").at(1).get<int>()};
+  return h;
+}
+
 CUdevice device_of(CUcontext ctx) {
   CUdevice dev = 0;
   if (BACKEND(cuCtxPushCurrent_v2)(ctx) == CUDA_SUCCESS) {
@@ -237,6 +264,12 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
               "checkpointed yet";
       return CUDA_ERROR_NOT_SUPPORTED;
     }
+  }
+  if (holds_shared_memory(c)) {
+    error = "the job shares VMM memory with other processes through POSIX file descriptors "
+            "(cuMemExportToShareableHandle/cuMemImportFromShareableHandle): memory that holders outside the "
+            "job may use cannot be checkpointed";
+    return CUDA_ERROR_NOT_SUPPORTED;
   }
   StepClock clock;
   ChunkStore store(chunks_dir);
@@ -317,7 +350,11 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
       for (auto& d : a.second) descs.push_back(hex(&d, sizeof(d)));
       access.push_back({{"va", va}, {"bytes", a.first}, {"descs", descs}});
     }
-    for (auto& [ptr, b] : c.host_blocks) blocks.push_back({{"ptr", ptr}, {"bytes", b.bytes}, {"kind", b.kind}, {"flags", b.flags}});
+    for (auto& [ptr, b] : c.host_blocks) {
+      json block = {{"ptr", ptr}, {"bytes", b.bytes}, {"kind", b.kind}, {"flags", b.flags}};
+      if (!b.hints.is_default()) block["hints"] = hints_json(b.hints);
+      blocks.push_back(block);
+    }
     m["app_vmm"] = {{"allocations", allocs}, {"mappings", maps}, {"access", access}};
     m["host_blocks"] = blocks;
     m["memory"] = memory;
@@ -510,7 +547,11 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
     for (auto& x : m.at("memory"))
       if (!fill_range(store, x.at("va"), x.at("bytes"), x.at("chunks"), error)) return nullptr;
     clock.lap("memory");
-    for (auto& b : m.at("host_blocks")) c->host_blocks[b.at("ptr")] = HostBlock{b.at("bytes"), b.at("kind"), b.at("flags")};
+    for (auto& b : m.at("host_blocks")) {
+      HostBlock block{b.at("bytes"), b.at("kind"), b.at("flags")};
+      if (b.contains("hints")) block.hints = hints_from_json(b.at("hints"));
+      c->host_blocks[b.at("ptr")] = block;
+    }
 
     // Modules and libraries, then the functions and kernels taken from them.
     for (auto& x : m.at("images")) {

@@ -164,6 +164,26 @@ class Server {
       if (passed >= 0) close(passed);  // the mapping keeps the memory
       return wire::send_msg(fd, &reply, sizeof(reply), -1);
     }
+    // Descriptors of shareable handles (fd_exchange.h): parked for the call
+    // that imports it, or collected after the call that exported it.
+    if (type == wire::MsgType::FdToProxy && got == sizeof(wire::FdMsg) && passed >= 0) {
+      wire::FdMsg reply{};
+      reply.type = wire::MsgType::FdReply;
+      reply.result = it->second->fds_from_app.park(passed, &reply.ticket);
+      return wire::send_msg(fd, &reply, sizeof(reply), -1);
+    }
+    if (type == wire::MsgType::FdFromProxy && got == sizeof(wire::FdMsg) && passed < 0) {
+      wire::FdMsg msg;
+      std::memcpy(&msg, buf, sizeof(msg));
+      const int out = it->second->fds_for_app.take(msg.ticket);
+      wire::FdMsg reply{};
+      reply.type = wire::MsgType::FdReply;
+      reply.result = out >= 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+      reply.ticket = msg.ticket;
+      const bool ok = wire::send_msg(fd, &reply, sizeof(reply), out);
+      if (out >= 0) close(out);  // the app has its own now
+      return ok;
+    }
     if (passed >= 0) close(passed);
     return false;  // a malformed control message ends the client
   }

@@ -114,6 +114,7 @@ CUresult Client::detach(uint64_t token, std::string& error) {
   }
   detached_ = true;
   reattachable.store(false);
+  clear_parked_fds();
   // The channels end with this connection; a reattach opens new ones.
   std::lock_guard<std::mutex> lock(workers_mu_);
   for (auto& w : workers_) {
@@ -158,7 +159,15 @@ CUresult Client::reattach(int control_fd, int host_fd, int* segment_fd, std::str
   control_fd_ = control_fd;
   detached_ = false;
   reattachable.store(false);
+  clear_parked_fds();  // the old connection may have parked one while the checkpoint ran
   return CUDA_SUCCESS;
+}
+
+void Client::clear_parked_fds() {
+  // A call that was to name one starts over after the reattach and parks its
+  // descriptor again.
+  fds_from_app.clear();
+  fds_for_app.clear();
 }
 
 }  // namespace sing::proxy

@@ -303,6 +303,52 @@ CUresult Connection::share_host(uint64_t addr, uint64_t bytes, int fd) {
 
 CUresult Connection::unshare_host(uint64_t addr, uint64_t bytes) { return share_host(addr, bytes, -1); }
 
+CUresult Connection::exchange_fd(wire::FdMsg msg, int send_fd, uint32_t channel_epoch, wire::FdMsg* reply,
+                                 int* recv_fd) {
+  // Not while the app is detached for a checkpoint: that waits for the reattach.
+  if (!enter_publish(channel_epoch)) return kRestart;
+  leave_publish();
+  std::lock_guard<std::mutex> lock(g_socket_mu);
+  const int sock = control_fd();
+  if (!wire::send_msg(sock, &msg, sizeof(msg), send_fd) || !wire::recv_msg(sock, reply, sizeof(*reply), recv_fd)) {
+    // The app's descriptor closed meanwhile by another of its threads is the
+    // app's error; a detach that began meanwhile (the proxy was busy
+    // checkpointing) starts the call over on the new connection.
+    if (send_fd >= 0 && fcntl(send_fd, F_GETFD) < 0) return CUDA_ERROR_INVALID_VALUE;
+    if (detached_.load() || epoch() != channel_epoch) return kRestart;
+    mark_lost();
+    return kProxyLost;
+  }
+  if (reply->type != wire::MsgType::FdReply) {
+    if (recv_fd && *recv_fd >= 0) close(*recv_fd);
+    mark_lost();
+    return kProxyLost;
+  }
+  return CUresult(reply->result);
+}
+
+CUresult Connection::pass_fd(int fd, uint32_t channel_epoch, uint64_t* ticket) {
+  wire::FdMsg msg{}, reply{};
+  msg.type = wire::MsgType::FdToProxy;
+  CUresult r = exchange_fd(msg, fd, channel_epoch, &reply, nullptr);
+  *ticket = reply.ticket;
+  return r;
+}
+
+CUresult Connection::collect_fd(uint64_t ticket, uint32_t channel_epoch, int* fd) {
+  wire::FdMsg msg{}, reply{};
+  msg.type = wire::MsgType::FdFromProxy;
+  msg.ticket = ticket;
+  *fd = -1;
+  CUresult r = exchange_fd(msg, -1, channel_epoch, &reply, fd);
+  if (r == CUDA_SUCCESS && *fd < 0) return CUDA_ERROR_OPERATING_SYSTEM;
+  if (r != CUDA_SUCCESS && *fd >= 0) {
+    close(*fd);
+    *fd = -1;
+  }
+  return r;
+}
+
 namespace {
 
 // Closes the thread's channel when the thread exits, so the proxy's worker

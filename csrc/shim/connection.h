@@ -6,6 +6,7 @@
 
 #include "driver_api.h"
 #include "wire/codec.h"
+#include "wire/control.h"
 #include "wire/layout.h"
 #include "wire/ring.h"
 
@@ -64,6 +65,12 @@ class Connection {
   // map at the same address (ShareHost), or asks it to unmap them again.
   CUresult share_host(uint64_t addr, uint64_t bytes, int fd);
   CUresult unshare_host(uint64_t addr, uint64_t bytes);
+  // Descriptors of shareable handles (the proxy's fd_exchange.h): parks the
+  // app's `fd` in the proxy for a call to name by *ticket, or collects the
+  // descriptor a call left under `ticket` (the app's to close).  kRestart
+  // when a checkpoint detached the app meanwhile: the call starts over.
+  CUresult pass_fd(int fd, uint32_t channel_epoch, uint64_t* ticket);
+  CUresult collect_fd(uint64_t ticket, uint32_t channel_epoch, int* fd);
 
   // --- checkpoints (control.cpp) ---
   // The gate every record passes: closed while the proxy checkpoints the app.
@@ -82,6 +89,7 @@ class Connection {
   CUresult attempt(uint64_t va_base, bool* busy);
   // Hello/Welcome and the segment, for a fresh connection or a reattach.
   CUresult handshake(int fd, uint64_t va_base, bool reattach, uint64_t token, bool* busy, bool* not_yet);
+  CUresult exchange_fd(wire::FdMsg msg, int send_fd, uint32_t channel_epoch, wire::FdMsg* reply, int* recv_fd);
 
   std::atomic<wire::SegmentHeader*> segment_{nullptr};
   std::atomic<int> control_fd_{-1};

@@ -14,7 +14,7 @@
 
 using namespace sing::wire;
 
-TEST(WireLayout, VersionIsPinned) { EXPECT_EQ(kVersion, 2u); }
+TEST(WireLayout, VersionIsPinned) { EXPECT_EQ(kVersion, 3u); }
 
 TEST(WireLayout, RecordHeader) {
   EXPECT_EQ(sizeof(RecordHeader), 16u);
@@ -77,6 +77,11 @@ TEST(WireLayout, ControlMessages) {
   EXPECT_EQ(uint32_t(MsgType::ShareHost), 5u);
   EXPECT_EQ(uint32_t(MsgType::UnshareHost), 6u);
   EXPECT_EQ(uint32_t(MsgType::HostShared), 7u);
+  EXPECT_EQ(sizeof(FdMsg), 16u);
+  EXPECT_EQ(offsetof(FdMsg, ticket), 8u);
+  EXPECT_EQ(uint32_t(MsgType::FdToProxy), 10u);
+  EXPECT_EQ(uint32_t(MsgType::FdFromProxy), 11u);
+  EXPECT_EQ(uint32_t(MsgType::FdReply), 12u);
 }
 
 TEST(WireLayout, GraphRecords) {

@@ -7,11 +7,16 @@ once and launched every step, whose graph was changed after instantiation — an
 run that was checkpointed, restored or migrated any number of times prints exactly the lines of
 an uninterrupted one.
 
-    ckpt_job.py STEPS [PAUSE_S] [--update-exec]
+    ckpt_job.py STEPS [PAUSE_S] [--update-exec] [--share-vmm] [--managed-hints]
 
 --update-exec: the executable is also updated in place (same parameters, so the same output),
 which checkpoint images do not record yet: a checkpoint must refuse.
+--share-vmm: the VMM allocation is exported as a POSIX file descriptor (same output); memory other
+processes may hold cannot be checkpointed: a checkpoint must refuse.
+--managed-hints: a managed allocation whose advice and prefetch location change every step, and
+every step line ends with its range attributes: a restored job must answer them as before.
 """
+import os
 import sys
 import time
 
@@ -67,9 +72,14 @@ prop = cu.CUmemAllocationProp()                      # the app's own VMM allocat
 prop.type = cu.CUmemAllocationType.CU_MEM_ALLOCATION_TYPE_PINNED
 prop.location.type = cu.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE
 prop.location.id = 0
+POSIX_FD = cu.CUmemAllocationHandleType.CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR
+if "--share-vmm" in sys.argv:
+    prop.requestedHandleTypes = POSIX_FD
 G = check(cu.cuMemGetAllocationGranularity(prop, cu.CUmemAllocationGranularity_flags.CU_MEM_ALLOC_GRANULARITY_MINIMUM))
 va = check(cu.cuMemAddressReserve(G, 0, 0, 0))
 handle = check(cu.cuMemCreate(G, prop, 0))
+if "--share-vmm" in sys.argv:
+    os.close(check(cu.cuMemExportToShareableHandle(handle, POSIX_FD, 0)))
 check(cu.cuMemMap(va, G, 0, handle, 0))
 access = cu.CUmemAccessDesc()
 access.location.type = cu.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE
@@ -119,6 +129,30 @@ check(cu.cuCtxSynchronize())
 g_out = np.empty(G_N, np.uint32)
 tail_out = np.empty(G_N, np.uint32)
 
+HINTS = "--managed-hints" in sys.argv
+if HINTS:
+    ADV, RANGE = cu.CUmem_advise, cu.CUmem_range_attribute
+    managed = check(cu.cuMemAllocManaged(1 << 16, cu.CUmemAttach_flags.CU_MEM_ATTACH_GLOBAL))
+    # Device 0 and the host only: a restore may put the job on a machine with one device.
+    device_loc, host_loc = cu.CUmemLocation(), cu.CUmemLocation()
+    device_loc.type, device_loc.id = cu.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE, 0
+    host_loc.type = cu.CUmemLocationType.CU_MEM_LOCATION_TYPE_HOST
+    check(cu.cuMemAdvise(managed, 1 << 16, ADV.CU_MEM_ADVISE_SET_PREFERRED_LOCATION, host_loc))
+    check(cu.cuMemAdvise(managed, 1 << 16, ADV.CU_MEM_ADVISE_SET_ACCESSED_BY, device_loc))
+    check(cu.cuMemAdvise(managed, 1 << 16, ADV.CU_MEM_ADVISE_SET_ACCESSED_BY, host_loc))
+
+
+def managed_hints(k):
+    """Changes the advice and prefetches for step k; the range attributes as they are then."""
+    read_mostly = ADV.CU_MEM_ADVISE_SET_READ_MOSTLY if k % 2 else ADV.CU_MEM_ADVISE_UNSET_READ_MOSTLY
+    check(cu.cuMemAdvise(managed, 1 << 16, read_mostly, device_loc))
+    check(cu.cuMemPrefetchAsync(managed, 1 << 16, device_loc if k % 3 else host_loc, 0, s2))
+    return [check(cu.cuMemRangeGetAttribute(4, a, managed, 1 << 16))
+            for a in (RANGE.CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY, RANGE.CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION,
+                      RANGE.CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION)] + \
+        [list(check(cu.cuMemRangeGetAttribute(12, RANGE.CU_MEM_RANGE_ATTRIBUTE_ACCESSED_BY, managed, 1 << 16)))]
+
+
 out = np.empty(N, np.uint32)
 vmm_out = np.empty(N, np.uint32)
 for k in range(steps):
@@ -141,6 +175,7 @@ for k in range(steps):
     check(cu.cuMemcpyDtoH(vmm_out, va, 4 * N))
     check(cu.cuMemcpyDtoH(g_out, g_copy, 4 * G_N))
     check(cu.cuMemcpyDtoH(tail_out, g_tail, 4 * G_N))
-    print(f"step {k} {digest(out, vmm_out, host_view.copy(), g_out, tail_out, reg_store)}", flush=True)
+    hints = f" hints {managed_hints(k)}" if HINTS else ""
+    print(f"step {k} {digest(out, vmm_out, host_view.copy(), g_out, tail_out, reg_store)}{hints}", flush=True)
     time.sleep(pause)
 print("done", flush=True)

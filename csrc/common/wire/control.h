@@ -28,6 +28,9 @@ enum class MsgType : uint32_t {
   HostShared = 7,   // the answer to either
   Manage = 8,       // from a job's supervisor (checkpoints)
   ManageReply = 9,
+  FdToProxy = 10,   // a file descriptor (attached) a call of the app will name by the ticket of the FdReply
+  FdFromProxy = 11, // collects the file descriptor a call left for the app under `ticket`
+  FdReply = 12,     // the answer to either (FdFromProxy: the descriptor attached on success)
 };
 
 struct Hello {
@@ -82,6 +85,16 @@ struct ShareHost {
 struct HostShared {
   MsgType type = MsgType::HostShared;
   int32_t result;
+};
+
+// File descriptors of shareable VMM handles (cuMemExportToShareableHandle,
+// cuMemImportFromShareableHandle).  The call itself travels in the ring like
+// every other; only the descriptor crosses the socket, parked in the proxy
+// under a ticket that the call names (docs/proxy.md "Shareable handles").
+struct FdMsg {
+  MsgType type;
+  int32_t result;   // FdReply: CUresult
+  uint64_t ticket;  // FdFromProxy: which descriptor; FdReply to FdToProxy: where it was parked
 };
 
 }  // namespace sing::wire

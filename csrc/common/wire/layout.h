@@ -11,7 +11,7 @@
 namespace sing::wire {
 
 inline constexpr uint64_t kMagic = 0x58524f50474e4953ull;  // "SINGPROX"
-inline constexpr uint32_t kVersion = 2;  // 2: worker_sleeping on a line of its own
+inline constexpr uint32_t kVersion = 3;  // 2: worker_sleeping on a line of its own; 3: fd passing (FdMsg)
 
 inline constexpr uint32_t kMaxChannels = 64;             // app threads that call CUDA at once
 inline constexpr uint32_t kRingBytes = 1u << 20;         // request ring per channel
