@@ -115,7 +115,7 @@ struct AppAllocation {
   uint64_t bytes;
   CUmemAllocationProp prop;
   // References the app holds (create + retains), each matched by a cuMemRelease, as on a driver:
-  // the id goes only with the last.
+  // the id goes only with the last.  0: released, kept while mapped (custom_vmm.cpp).
   uint32_t refs = 1;
   // Exported as, or imported from, a shareable handle: other processes may
   // hold the memory, so no checkpoint can recreate it faithfully.

@@ -36,6 +36,12 @@ uint64_t hold_allocation(Client& client, CUmemGenericAllocationHandle real, uint
   return vid;
 }
 
+bool mapped_allocation(const Client& client, uint64_t vid) {
+  for (auto& [va, m] : client.app_mappings)
+    if (m.handle_vid == vid) return true;
+  return false;
+}
+
 void mark_shared(Client& client, uint64_t vid) {
   auto it = client.app_allocations.find(vid);
   if (it != client.app_allocations.end()) it->second.shared = true;
@@ -111,8 +117,12 @@ CUresult cuMemRelease(Call& c) {
   std::lock_guard<std::mutex> lock(c.client.mu);
   auto it = c.client.app_allocations.find(h.v);
   if (it != c.client.app_allocations.end() && --it->second.refs > 0) return CUDA_SUCCESS;
+  // Mappings keep the memory alive, as on a GPU (create, map, release at once
+  // is common): the record stays, with no reference, while a mapping uses it
+  // — an image must recreate the memory behind those mappings — and goes with
+  // the last unmap.  The id goes with the last reference otherwise.
+  if (it != c.client.app_allocations.end() && mapped_allocation(c.client, h.v)) return CUDA_SUCCESS;
   c.client.app_allocations.erase(h.v);
-  // Mappings keep the memory alive, as on a GPU; the id goes with the last reference.
   c.client.handles.forget(kAllocHandle, h.v);
   return CUDA_SUCCESS;
 }
@@ -144,7 +154,19 @@ CUresult cuMemUnmap(Call& c) {
   if ((r = BACKEND(cuMemUnmap)(ptr.v, size.v)) != CUDA_SUCCESS) return r;
   std::lock_guard<std::mutex> lock(c.client.mu);
   auto& m = c.client.app_mappings;
-  for (auto it = m.lower_bound(ptr.v); it != m.end() && it->first < ptr.v + size.v;) it = m.erase(it);
+  std::vector<uint64_t> unmapped;
+  for (auto it = m.lower_bound(ptr.v); it != m.end() && it->first < ptr.v + size.v;) {
+    unmapped.push_back(it->second.handle_vid);
+    it = m.erase(it);
+  }
+  // An allocation the app released lives only as long as its mappings.
+  for (uint64_t vid : unmapped) {
+    auto a = c.client.app_allocations.find(vid);
+    if (a != c.client.app_allocations.end() && a->second.refs == 0 && !mapped_allocation(c.client, vid)) {
+      c.client.app_allocations.erase(a);
+      c.client.handles.forget(kAllocHandle, vid);
+    }
+  }
   return CUDA_SUCCESS;
 }
 

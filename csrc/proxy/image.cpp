@@ -338,7 +338,8 @@ CUresult write_image(Client& c, const std::string& chunks_dir, const std::string
   {
     std::lock_guard<std::mutex> lock(c.mu);
     json allocs = json::array(), maps = json::array(), access = json::array(), blocks = json::array();
-    for (auto& [vid, a] : c.app_allocations) allocs.push_back({{"vid", vid}, {"bytes", a.bytes}, {"prop", hex(&a.prop, sizeof(a.prop))}});
+    for (auto& [vid, a] : c.app_allocations)
+      allocs.push_back({{"vid", vid}, {"bytes", a.bytes}, {"prop", hex(&a.prop, sizeof(a.prop))}, {"refs", a.refs}});
     for (auto& [va, mp] : c.app_mappings) {
       maps.push_back({{"va", va}, {"bytes", mp.bytes}, {"offset", mp.offset}, {"handle", mp.handle_vid}});
       json chunks;
@@ -523,7 +524,12 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
       if (BACKEND(cuMemCreate)(&real, a.at("bytes"), &prop, 0) != CUDA_SUCCESS)
         return fail("cannot allocate the app's VMM memory again");
       c->handles.restore(a.at("vid"), real);
-      c->app_allocations[a.at("vid")] = AppAllocation{real, a.at("bytes"), prop};
+      AppAllocation rec{real, a.at("bytes"), prop};
+      rec.refs = a.value("refs", 1u);
+      if (rec.refs == 0 && !std::any_of(vmm.at("mappings").begin(), vmm.at("mappings").end(),
+                                        [&](const json& mp) { return mp.at("handle") == a.at("vid"); }))
+        return fail("a released VMM allocation of the image has no mapping");
+      c->app_allocations[a.at("vid")] = rec;
     }
     for (auto& mp : vmm.at("mappings")) {
       auto it = c->app_allocations.find(mp.at("handle"));
@@ -531,6 +537,21 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
       if (BACKEND(cuMemMap)(mp.at("va"), mp.at("bytes"), mp.at("offset"), it->second.real, 0) != CUDA_SUCCESS)
         return fail("cannot map the app's VMM memory again at its address");
       c->app_mappings[mp.at("va")] = AppMapping{mp.at("bytes"), mp.at("offset"), mp.at("handle")};
+    }
+    // The backend holds as many references as the app did: none for memory
+    // the app released and only maps, more for handles it retained.
+    for (auto& [vid, a] : c->app_allocations) {
+      const uint32_t refs = a.refs;
+      uint64_t mapped_at = 0;
+      for (auto& [va, mp] : c->app_mappings)
+        if (mp.handle_vid == vid) mapped_at = va;
+      if (refs == 0 && BACKEND(cuMemRelease)(a.real) != CUDA_SUCCESS)
+        return fail("cannot release the app's released VMM memory again");
+      for (uint32_t i = 1; i < refs && mapped_at; ++i) {
+        CUmemGenericAllocationHandle again;
+        if (BACKEND(cuMemRetainAllocationHandle)(&again, reinterpret_cast<void*>(mapped_at)) != CUDA_SUCCESS)
+          return fail("cannot retain the app's VMM memory again");
+      }
     }
     for (auto& a : vmm.at("access")) {
       std::vector<CUmemAccessDesc> descs;

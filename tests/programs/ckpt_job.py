@@ -1,6 +1,6 @@
 """A job to checkpoint, restore and migrate (tests/test_checkpoint.py): every kind of device state
 the proxy records is live while it runs — a module and its kernel, two streams ordered by an
-event, cuMemAlloc memory, a stream-ordered pool allocation, a VMM allocation mapped by the app,
+event, cuMemAlloc memory, a stream-ordered pool allocation, a VMM allocation mapped by the app (its handle released at once),
 pinned (mapped) host memory a kernel writes, the app's own memory registered with cuMemHostRegister
 that a kernel reads and writes, a CUDA graph (kernel, memcpy and memset nodes) instantiated
 once and launched every step, whose graph was changed after instantiation — and every step prints a digest of all of it, so a
@@ -86,6 +86,7 @@ access.location.type = cu.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE
 access.location.id = 0
 access.flags = cu.CUmemAccess_flags.CU_MEM_ACCESS_FLAGS_PROT_READWRITE
 check(cu.cuMemSetAccess(va, G, [access], 1))
+check(cu.cuMemRelease(handle))  # as many apps do: the mapping keeps the memory alive
 
 seed = (np.arange(N, dtype=np.uint64) * 2654435761 % (1 << 32)).astype(np.uint32)
 check(cu.cuMemcpyHtoD(a, seed, 4 * N))
