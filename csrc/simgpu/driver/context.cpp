@@ -23,7 +23,10 @@ ThreadState& tls() {
 ThreadState::~ThreadState() {
   // The thread's default streams die with it; queued work still completes.  (Not
   // capture_abandon here: at process exit this runs after what it would touch is gone.)
-  for (auto& [ctx, p] : ptds) p.stream->close();
+  for (auto& [ctx, p] : ptds) {
+    capture_abandon(*p.stream);
+    p.stream->close();
+  }
 }
 
 void Context::forget_stream(const Stream* s) {
