@@ -177,6 +177,9 @@ for k in range(steps):
     check(cu.cuMemcpyDtoH(g_out, g_copy, 4 * G_N))
     check(cu.cuMemcpyDtoH(tail_out, g_tail, 4 * G_N))
     hints = f" hints {managed_hints(k)}" if HINTS else ""
-    print(f"step {k} {digest(out, vmm_out, host_view.copy(), g_out, tail_out, reg_store)}{hints}", flush=True)
+    parts = (out, vmm_out, host_view.copy(), g_out, tail_out, reg_store)
+    # The whole state's digest, then one short digest per part: a line that differs says which part did.
+    each = ".".join(digest(p)[:4] for p in parts)
+    print(f"step {k} {digest(*parts)} {each}{hints}", flush=True)
     time.sleep(pause)
 print("done", flush=True)
