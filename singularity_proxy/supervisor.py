@@ -385,7 +385,10 @@ class Supervisor:
                 return f"its proxy is gone ({e})"
             self._reap()
             if not self.app_pid:
-                return f"the app ended (exit {self.exit_code}) before it reattached"
+                # An app that cannot reattach waits for ever (the shim retries): one that ended
+                # reattached and ran to its end in between two looks, or was killed.  Either way
+                # the run loop reports its exit; nothing is left to stop.
+                return None
             if time.monotonic() > deadline:
                 return f"{why} after {timeout:g} s"
             time.sleep(0.002)

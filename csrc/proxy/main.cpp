@@ -440,16 +440,31 @@ class Server {
 };
 
 int listen_unix(const std::string& path) {
+  // Bound under a temporary name and renamed once listening: whoever waits
+  // for `path` to appear (the job's supervisor) may connect at once.  (Bound
+  // at `path` itself, a connect between bind() and listen() was refused.)
+  // (In the same directory, and no longer than `path` in practice: a unix
+  // socket's path has at most 107 bytes.)
+  const size_t slash = path.rfind('/');
+  const std::string tmp = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + ".s" +
+                          std::to_string(getpid());
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (fd < 0 || path.size() >= sizeof(addr.sun_path)) return -1;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  unlink(path.c_str());
+  if (fd < 0 || tmp.size() >= sizeof(addr.sun_path)) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  std::memcpy(addr.sun_path, tmp.c_str(), tmp.size() + 1);
+  unlink(tmp.c_str());
   mode_t old = umask(077);  // socket file 0600
   int r = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   umask(old);
-  if (r != 0 || listen(fd, 64) != 0) return -1;
+  if (r != 0 || listen(fd, 64) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
+    unlink(tmp.c_str());
+    close(fd);
+    return -1;
+  }
   return fd;
 }
 
