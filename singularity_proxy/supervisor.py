@@ -376,11 +376,10 @@ class Supervisor:
             except ProxyError as e:
                 why = str(e)
                 if e.result != RESULT_NOT_READY:
+                    # Refused (the proxy says why), or unknown there: with the app alive, it will
+                    # not come back.  An app already gone reattached, ran and ended meanwhile.
                     self._reap()
-                    if not self.app_pid:
-                        return None  # it reattached, ran and ended meanwhile: the run loop reports it
-                    if why.startswith("the app could not reattach"):
-                        return why
+                    return why if self.app_pid else None
             except OSError as e:
                 return f"its proxy is gone ({e})"
             self._reap()

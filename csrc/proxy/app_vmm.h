@@ -14,8 +14,9 @@ namespace sing::proxy {
 // map it (mark_shared).
 uint64_t hold_allocation(Client& client, CUmemGenericAllocationHandle real, uint64_t bytes, bool shared);
 
-// Some mapping of the app uses the allocation `vid`.  Under client.mu.
-bool mapped_allocation(const Client& client, uint64_t vid);
+// The address of a mapping of the app that uses the allocation `vid`, 0 if
+// none does.  Under client.mu.
+uint64_t mapping_of(const Client& client, uint64_t vid);
 
 // The allocation `vid` and every mapping of it (a mapping outlives a release
 // of its handle) have holders outside the proxy: no image may be written of

@@ -36,10 +36,10 @@ uint64_t hold_allocation(Client& client, CUmemGenericAllocationHandle real, uint
   return vid;
 }
 
-bool mapped_allocation(const Client& client, uint64_t vid) {
+uint64_t mapping_of(const Client& client, uint64_t vid) {
   for (auto& [va, m] : client.app_mappings)
-    if (m.handle_vid == vid) return true;
-  return false;
+    if (m.handle_vid == vid) return va;
+  return 0;
 }
 
 void mark_shared(Client& client, uint64_t vid) {
@@ -121,7 +121,7 @@ CUresult cuMemRelease(Call& c) {
   // is common): the record stays, with no reference, while a mapping uses it
   // — an image must recreate the memory behind those mappings — and goes with
   // the last unmap.  The id goes with the last reference otherwise.
-  if (it != c.client.app_allocations.end() && mapped_allocation(c.client, h.v)) return CUDA_SUCCESS;
+  if (it != c.client.app_allocations.end() && mapping_of(c.client, h.v)) return CUDA_SUCCESS;
   c.client.app_allocations.erase(h.v);
   c.client.handles.forget(kAllocHandle, h.v);
   return CUDA_SUCCESS;
@@ -162,7 +162,7 @@ CUresult cuMemUnmap(Call& c) {
   // An allocation the app released lives only as long as its mappings.
   for (uint64_t vid : unmapped) {
     auto a = c.client.app_allocations.find(vid);
-    if (a != c.client.app_allocations.end() && a->second.refs == 0 && !mapped_allocation(c.client, vid)) {
+    if (a != c.client.app_allocations.end() && a->second.refs == 0 && !mapping_of(c.client, vid)) {
       c.client.app_allocations.erase(a);
       c.client.handles.forget(kAllocHandle, vid);
     }

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <vector>
 
+#include "app_vmm.h"
 #include "backend.h"
 #include "graph_image.h"
 #include "log.h"
@@ -526,9 +527,6 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
       c->handles.restore(a.at("vid"), real);
       AppAllocation rec{real, a.at("bytes"), prop};
       rec.refs = a.value("refs", 1u);
-      if (rec.refs == 0 && !std::any_of(vmm.at("mappings").begin(), vmm.at("mappings").end(),
-                                        [&](const json& mp) { return mp.at("handle") == a.at("vid"); }))
-        return fail("a released VMM allocation of the image has no mapping");
       c->app_allocations[a.at("vid")] = rec;
     }
     for (auto& mp : vmm.at("mappings")) {
@@ -542,9 +540,8 @@ std::unique_ptr<Client> read_image(uint32_t client_id, const std::string& chunks
     // the app released and only maps, more for handles it retained.
     for (auto& [vid, a] : c->app_allocations) {
       const uint32_t refs = a.refs;
-      uint64_t mapped_at = 0;
-      for (auto& [va, mp] : c->app_mappings)
-        if (mp.handle_vid == vid) mapped_at = va;
+      const uint64_t mapped_at = mapping_of(*c, vid);
+      if (refs == 0 && !mapped_at) return fail("a released VMM allocation of the image has no mapping");
       if (refs == 0 && BACKEND(cuMemRelease)(a.real) != CUDA_SUCCESS)
         return fail("cannot release the app's released VMM memory again");
       for (uint32_t i = 1; i < refs && mapped_at; ++i) {
