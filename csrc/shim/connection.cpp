@@ -49,8 +49,9 @@ std::mutex g_socket_mu;
 constexpr int64_t kLivenessCheckNs = 100'000'000;
 // Spinning before sleeping: a forwarded call answers in about a microsecond
 // when both sides are awake.  Not much longer: on 2 cores a thread spinning
-// in cuStreamSynchronize takes the core the kernels it waits for run on (4000
-// pauses, ~130 us on this machine's CPU, cost the training step ~5%).
+// in cuStreamSynchronize holds the core the kernels it waits for run on (it
+// spun 4000 pauses before, ~130 us on this machine's AMD EPYC; what that cost
+// the training step could not be told apart from this VM's noise).
 constexpr uint64_t kSpinNs = 10'000;
 
 int connect_daemon(const std::string& path) {
