@@ -65,6 +65,12 @@ CUresult stream_sync(uint16_t op, CUstream stream) {
   return f(stream);
 }
 
+// Waiting for the app to copy out a D2H chunk: it takes about as long as the
+// proxy's own copy of the next one, so a futex sleep (a wake-up of tens of
+// microseconds on a VM) would cost more than the chunk.
+constexpr uint64_t kStageSpinNs = 10'000;
+constexpr uint64_t kStageYieldNs = 1'000'000;
+
 // The first failure of the staged chunks of the copy in progress, per channel.
 thread_local CUresult t_stage_error = CUDA_SUCCESS;
 
@@ -101,15 +107,22 @@ CUresult copy(Call& c) {
     }
     case wire::kCopyStagedD2H: {
       if (!addressable(c.client, req.src, req.bytes)) return CUDA_ERROR_INVALID_VALUE;
+      if (req.chunk == 0 || req.chunk > wire::kStageSlotBytes) return CUDA_ERROR_INVALID_VALUE;
       if (captured(Op, stream)) return CUDA_ERROR_NOT_SUPPORTED;
       // Chunk k goes to slot k % kStageSlots once the app has copied out
       // chunk k - kStageSlots.  The counters run on from the last copy.
       const uint32_t filled0 = ch->stage_filled.load();
       const uint32_t acked0 = ch->stage_acked.load();
+      const uint64_t chunk = req.chunk;
       uint32_t k = 0;
-      for (uint64_t off = 0; off < req.bytes; off += wire::kStageSlotBytes, ++k) {
-        const uint64_t n = std::min<uint64_t>(wire::kStageSlotBytes, req.bytes - off);
-        while (k >= wire::kStageSlots && int32_t(ch->stage_acked.load() - acked0) < int32_t(k - wire::kStageSlots + 1)) {
+      for (uint64_t off = 0; off < req.bytes; off += chunk, ++k) {
+        const uint64_t n = std::min<uint64_t>(chunk, req.bytes - off);
+        auto acked = [&] {
+          return k < wire::kStageSlots ||
+                 int32_t(ch->stage_acked.load(std::memory_order_acquire) - acked0) >= int32_t(k - wire::kStageSlots + 1);
+        };
+        wire::spin_then_yield_until(acked, kStageSpinNs, kStageYieldNs);
+        while (!acked()) {
           uint32_t seen = ch->stage_acked.load();
           if (int32_t(seen - acked0) >= int32_t(k - wire::kStageSlots + 1)) break;
           wire::futex_wait(&ch->stage_acked, seen, 100'000'000);
@@ -144,7 +157,9 @@ CUresult stage_h2d(Call& c) {
   if (chunk.slot >= wire::kStageSlots || chunk.bytes > wire::kStageSlotBytes) {
     r = CUDA_ERROR_INVALID_VALUE;
   } else if ((r = to_real(c.client, reinterpret_cast<CUstream>(chunk.stream), &stream)) == CUDA_SUCCESS) {
-    if (!addressable(c.client, chunk.dst, chunk.bytes)) {
+    if (!addressable(c.client, chunk.dst, chunk.bytes) || chunk.offset > chunk.total ||
+        chunk.bytes > chunk.total - chunk.offset ||
+        (chunk.offset == 0 && !addressable(c.client, chunk.dst, chunk.total))) {
       r = CUDA_ERROR_INVALID_VALUE;
     } else if (t_stage_error == CUDA_SUCCESS && captured(chunk.op, stream)) {
       r = CUDA_ERROR_NOT_SUPPORTED;

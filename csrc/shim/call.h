@@ -17,8 +17,10 @@ struct Answer {
 };
 
 // `gate`: false for the few calls the driver answers before cuInit.
+// `yield_ns`: how long the wait may yield the core before sleeping
+// (Channel::wait).
 template <class Fill>
-Answer sync_call_once(uint16_t op, Fill& fill, bool gate) {
+Answer sync_call_once(uint16_t op, Fill& fill, bool gate, uint64_t yield_ns = 0) {
   CUresult err = CUDA_SUCCESS;
   Channel* ch;
   if (gate) {
@@ -37,13 +39,13 @@ Answer sync_call_once(uint16_t op, Fill& fill, bool gate) {
   wire::Writer w(p, sizer.size());
   fill(w);
   ch->publish();
-  return {ch->wait(), ch};
+  return {ch->wait(yield_ns), ch};
 }
 
 template <class Fill>
-Answer sync_call(uint16_t op, Fill fill, bool gate = true) {
+Answer sync_call(uint16_t op, Fill fill, bool gate = true, uint64_t yield_ns = 0) {
   for (;;) {
-    Answer a = sync_call_once(op, fill, gate);
+    Answer a = sync_call_once(op, fill, gate, yield_ns);
     if (a.result != kRestart) return a;
   }
 }

@@ -47,12 +47,7 @@ std::mutex g_socket_mu;
 // How long a waiting thread sleeps before checking that the proxy lives: a
 // dead proxy is noticed within this (the issue asks for 1 s).
 constexpr int64_t kLivenessCheckNs = 100'000'000;
-// Spinning before sleeping: a forwarded call answers in about a microsecond
-// when both sides are awake.  Not much longer: on 2 cores a thread spinning
-// in cuStreamSynchronize holds the core the kernels it waits for run on (it
-// spun 4000 pauses before, ~130 us on this machine's AMD EPYC; what that cost
-// the training step could not be told apart from this VM's noise).
-constexpr uint64_t kSpinNs = 10'000;
+constexpr uint64_t kSpinNs = kWaitSpinNs;
 
 int connect_daemon(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -450,9 +445,10 @@ thread_local bool t_has_context = false;
 
 bool Channel::has_context() const { return t_has_context; }
 
-CUresult Channel::wait() {
+CUresult Channel::wait(uint64_t yield_ns) {
   const uint32_t want = last_ticket_;
-  if (wire::spin_until([&] { return ch_->done_seq.load(std::memory_order_acquire) == want; }, kSpinNs)) {
+  if (wire::spin_then_yield_until([&] { return ch_->done_seq.load(std::memory_order_acquire) == want; }, kSpinNs,
+                                  yield_ns)) {
     t_has_context = ch_->has_context;
     return CUresult(ch_->result);
   }
@@ -473,7 +469,8 @@ CUresult Channel::wait() {
 }
 
 bool Channel::wait_counter(std::atomic<uint32_t>& counter, uint32_t target) {
-  if (wire::spin_until([&] { return int32_t(counter.load(std::memory_order_acquire) - target) >= 0; }, kSpinNs))
+  if (wire::spin_then_yield_until([&] { return int32_t(counter.load(std::memory_order_acquire) - target) >= 0; },
+                                  kSpinNs, kCopyYieldNs))
     return true;
   for (;;) {
     uint32_t seen = counter.load(std::memory_order_acquire);

@@ -7,6 +7,7 @@
 #include "driver_api.h"
 #include "wire/codec.h"
 #include "wire/control.h"
+#include "wire/futex.h"
 #include "wire/layout.h"
 #include "wire/ring.h"
 
@@ -105,6 +106,19 @@ class Connection {
   std::atomic<bool> detached_{false};
 };
 
+// Spinning before yielding: a forwarded call answers in about a microsecond
+// when both sides are awake.  Not much longer: on 2 cores a thread spinning
+// in cuStreamSynchronize holds the core the kernels it waits for run on (it
+// spun 4000 pauses before, ~130 us on this machine's AMD EPYC; what that cost
+// the training step could not be told apart from this VM's noise).
+inline constexpr uint64_t kWaitSpinNs = 10'000;
+// After spinning, a wait for a forwarded copy yields the core rather than
+// sleep, for this long: the proxy's worker is doing the copy itself (or a
+// DMA engine is), so the app's core is not what it waits for, and a futex
+// wake-up costs 20-100 us on a VM (a 1 MiB pinned copy: ~18 -> ~25 GB/s,
+// direct 28).  Other calls may wait for kernels that need this core.
+inline constexpr uint64_t kCopyYieldNs = 2'000'000;
+
 // A per-thread request ring and response area.  Only its owner thread writes
 // records, so no locking: reserve, encode, publish, and for a sync record wait.
 class Channel {
@@ -120,8 +134,9 @@ class Channel {
   uint32_t epoch() const { return epoch_; }
   // Makes the record visible to the proxy (and wakes its worker if it sleeps).
   void publish();
-  // Waits for the answer to the last published sync record.
-  CUresult wait();
+  // Waits for the answer to the last published sync record: spins, yields
+  // the core for up to `yield_ns` (kCopyYieldNs for copies), then sleeps.
+  CUresult wait(uint64_t yield_ns = 0);
   // This thread has a current context (as of the last answered call; a new
   // thread has none).  Contexts change only through sync calls on it.  Per
   // thread, not per channel: it outlives a channel reopened after a restore.
@@ -137,7 +152,8 @@ class Channel {
   // Sends a sync call whose payload was already encoded into `body`.
   CUresult call(uint16_t opcode, const uint8_t* body, uint32_t size);
 
-  // Waits until `counter` (a futex word the proxy bumps) reaches `target`.
+  // Waits until `counter` (a futex word the proxy bumps for a staged copy's
+  // chunks) reaches `target`.
   bool wait_counter(std::atomic<uint32_t>& counter, uint32_t target);
 
  private:

@@ -7,6 +7,8 @@
 // while the proxy copies the other.
 #include <cstring>
 
+#include "bulk_copy.h"
+
 #include "call.h"
 #include "custom.h"
 #include "forward.h"
@@ -59,7 +61,16 @@ CUresult direct(uint16_t op, bool async, uint64_t dst, uint64_t src, size_t n, C
   if (CUresult r = check_handle(stream); async && r != CUDA_SUCCESS) return r;
   CopyRequest req{kCopyDirect, 0, dst, src, n, reinterpret_cast<uint64_t>(stream)};
   auto fill = [&](Writer& w) { w.put(req); };
-  return async ? async_call(op, fill) : sync_call(op, fill).result;
+  return async ? async_call(op, fill) : sync_call(op, fill, true, kCopyYieldNs).result;
+}
+
+// The chunk a staged copy of `total` bytes moves per stage slot: at least 4
+// chunks when it can (the app copies one while the proxy copies the one
+// before, so the two CPU copies overlap when both sides have a core), none
+// under 64 KiB (each chunk costs a record and a hand-over).
+uint64_t stage_chunk_bytes(uint64_t total) {
+  uint64_t c = (total / 4 + 0xffff) & ~uint64_t(0xffff);
+  return c < (64u << 10) ? (64u << 10) : c > kStageSlotBytes ? kStageSlotBytes : c;
 }
 
 // Pageable source: chunks through the stage slots, then a finishing call
@@ -70,22 +81,23 @@ CUresult staged_h2d(uint16_t op, uint64_t dst, const void* src, size_t n, CUstre
   if (!ch) return err;
   wire::Channel* sh = ch->shared();
   const uint32_t released0 = sh->stage_released.load(std::memory_order_acquire);
+  const uint64_t chunk = stage_chunk_bytes(n);
   uint32_t k = 0;
-  for (size_t off = 0; off < n; off += kStageSlotBytes, ++k) {
-    const uint32_t len = uint32_t(std::min<size_t>(kStageSlotBytes, n - off));
+  for (size_t off = 0; off < n; off += chunk, ++k) {
+    const uint32_t len = uint32_t(std::min<size_t>(chunk, n - off));
     if (k >= kStageSlots && !ch->wait_counter(sh->stage_released, released0 + k - kStageSlots + 1))
       return kProxyLost;
     const uint16_t slot = uint16_t(k % kStageSlots);
-    std::memcpy(sh->stage[slot], static_cast<const uint8_t*>(src) + off, len);
+    bulk_copy(sh->stage[slot], static_cast<const uint8_t*>(src) + off, len);
     uint8_t* p = ch->begin(kOpStageH2D, sizeof(StageChunk), false);
     if (!p) return ch->failure();
-    StageChunk chunk{op, slot, len, dst + off, reinterpret_cast<uint64_t>(stream)};
+    StageChunk chunk{op, slot, len, dst + off, reinterpret_cast<uint64_t>(stream), off, n};
     std::memcpy(p, &chunk, sizeof(chunk));
     ch->publish();
   }
   CopyRequest fin{kCopyStagedFinish, 0, dst, 0, n, reinterpret_cast<uint64_t>(stream)};
   auto fill = [&](Writer& w) { w.put(fin); };
-  return sync_call_once(op, fill, true).result;
+  return sync_call_once(op, fill, true, kCopyYieldNs).result;
 }
 
 // Pageable destination: the proxy streams the chunks back.
@@ -98,13 +110,17 @@ CUresult staged_d2h(uint16_t op, void* dst, uint64_t src, size_t n, CUstream str
   const uint32_t acked0 = sh->stage_acked.load(std::memory_order_acquire);
   uint8_t* p = ch->begin(op, sizeof(CopyRequest), true);
   if (!p) return ch->failure();
-  CopyRequest req{kCopyStagedD2H, 0, 0, src, n, reinterpret_cast<uint64_t>(stream)};
+  const uint64_t chunk = stage_chunk_bytes(n);
+  CopyRequest req{kCopyStagedD2H, uint32_t(chunk), 0, src, n, reinterpret_cast<uint64_t>(stream)};
   std::memcpy(p, &req, sizeof(req));
   ch->publish();
   uint32_t k = 0;
-  for (size_t off = 0; off < n; off += kStageSlotBytes, ++k) {
-    const size_t len = std::min<size_t>(kStageSlotBytes, n - off);
+  for (size_t off = 0; off < n; off += chunk, ++k) {
+    const size_t len = std::min<size_t>(chunk, n - off);
     // Wait for chunk k, or for an early answer (the copy failed).
+    spin_then_yield_until([&] { return int32_t(sh->stage_filled.load(std::memory_order_acquire) - filled0) >=
+                                           int32_t(k + 1) || ch->answered(); },
+                          kWaitSpinNs, kCopyYieldNs);
     for (;;) {
       uint32_t seen = sh->stage_filled.load(std::memory_order_acquire);
       if (int32_t(seen - filled0) >= int32_t(k + 1)) break;
@@ -112,11 +128,11 @@ CUresult staged_d2h(uint16_t op, void* dst, uint64_t src, size_t n, CUstream str
       futex_wait(&sh->stage_filled, seen, 1'000'000);
       if (!ch->connection()->proxy_alive()) return kProxyLost;
     }
-    std::memcpy(static_cast<uint8_t*>(dst) + off, sh->stage[k % kStageSlots], len);
+    bulk_copy(static_cast<uint8_t*>(dst) + off, sh->stage[k % kStageSlots], len);
     sh->stage_acked.store(acked0 + k + 1, std::memory_order_release);
     futex_wake_all(&sh->stage_acked);
   }
-  return ch->wait();
+  return ch->wait(kCopyYieldNs);
 }
 
 template <uint16_t Op>

@@ -14,7 +14,7 @@
 
 using namespace sing::wire;
 
-TEST(WireLayout, VersionIsPinned) { EXPECT_EQ(kVersion, 3u); }
+TEST(WireLayout, VersionIsPinned) { EXPECT_EQ(kVersion, 4u); }
 
 TEST(WireLayout, RecordHeader) {
   EXPECT_EQ(sizeof(RecordHeader), 16u);
@@ -57,7 +57,10 @@ TEST(WireLayout, Segment) {
 
 TEST(WireLayout, Payloads) {
   EXPECT_EQ(sizeof(CopyRequest), 40u);
-  EXPECT_EQ(sizeof(StageChunk), 24u);
+  EXPECT_EQ(offsetof(CopyRequest, chunk), 4u);
+  EXPECT_EQ(sizeof(StageChunk), 40u);
+  EXPECT_EQ(offsetof(StageChunk, offset), 24u);
+  EXPECT_EQ(offsetof(StageChunk, total), 32u);
   EXPECT_EQ(sizeof(LaunchRequest), 56u);
   EXPECT_EQ(offsetof(LaunchRequest, stream), 40u);
   EXPECT_EQ(sizeof(HostBlockRequest), 24u);

@@ -46,7 +46,15 @@ require(np.array_equal(a, b), "HtoD / DtoD / DtoH round trip")
 c = np.empty_like(a)
 check(cu.cuMemcpy(c.ctypes.data, d_a, a.nbytes))  # unified: kinds from the addresses
 require(np.array_equal(a, c), "cuMemcpy DtoH by address")
-expect(E.CUDA_ERROR_INVALID_VALUE, cu.cuMemcpyHtoD(d_a, a, a.nbytes + 4), "copy past the allocation end")
+big = np.arange(a.size + 4, dtype=np.float32)  # pageable, one element past d_a
+expect(E.CUDA_ERROR_INVALID_VALUE, cu.cuMemcpyHtoD(d_a, big, big.nbytes), "copy past the allocation end")
+expect(E.CUDA_ERROR_INVALID_VALUE, cu.cuMemcpyHtoDAsync(d_a, big, big.nbytes, 0), "async copy past the end")
+expect(E.CUDA_ERROR_INVALID_VALUE, cu.cuMemcpyDtoH(big, d_a, big.nbytes), "copy from past the allocation end")
+check(cu.cuCtxSynchronize())
+check(cu.cuMemcpyDtoH(b, d_a, a.nbytes))
+require(np.array_equal(a, b), "a refused copy leaves its destination alone")
+check(cu.cuMemcpyDtoH(c, d_b, a.nbytes))
+require(np.array_equal(a, c), "a refused copy leaves the next allocation alone")
 expect(E.CUDA_ERROR_INVALID_VALUE, cu.cuMemcpyDtoH(b, 0x1000, 16), "copy from a non-device address")
 expect(E.CUDA_ERROR_INVALID_VALUE, cu.cuMemcpyDtoD(int(d_b) + 8, d_a, a.nbytes), "DtoD overrun")
 

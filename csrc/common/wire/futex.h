@@ -1,6 +1,7 @@
 // Cross-process futex on 32-bit words in shared memory.
 #pragma once
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,25 @@ inline bool spin_until(Pred pred, uint64_t budget_ns) {
     if (pred()) return true;
     cpu_relax();
     if (i % 32 == 0 && now_ns() >= until) return pred();
+  }
+}
+
+// spin_until, then gives the core away (sched_yield) between checks until
+// `yield_ns` more have passed.  For waits that usually last tens of
+// microseconds to a few milliseconds (a forwarded copy, a staged chunk): a
+// futex sleep there costs a wake-up of 20-100 us on a VM (the waker's
+// FUTEX_WAKE, an IPI, the idle vCPU rescheduled), which is the whole copy
+// again at 1 MiB.  A yielding waiter still lets a thread queued on its core
+// run (the proxy's worker, the kernels it waits for), unlike a pause loop.
+template <typename Pred>
+inline bool spin_then_yield_until(Pred pred, uint64_t spin_ns, uint64_t yield_ns) {
+  if (spin_until(pred, spin_ns)) return true;
+  if (!yield_ns) return false;
+  const uint64_t until = now_ns() + yield_ns;
+  for (;;) {
+    sched_yield();
+    if (pred()) return true;
+    if (now_ns() >= until) return pred();
   }
 }
 

@@ -11,7 +11,10 @@
 namespace sing::wire {
 
 inline constexpr uint64_t kMagic = 0x58524f50474e4953ull;  // "SINGPROX"
-inline constexpr uint32_t kVersion = 3;  // 2: worker_sleeping on a line of its own; 3: fd passing (FdMsg)
+// 2: worker_sleeping on a line of its own; 3: fd passing (FdMsg); 4: staged
+// D2H copies in chunks the app names (CopyRequest::chunk), H2D chunks say
+// where they lie in the whole copy (StageChunk::offset, total)
+inline constexpr uint32_t kVersion = 4;
 
 inline constexpr uint32_t kMaxChannels = 64;             // app threads that call CUDA at once
 inline constexpr uint32_t kRingBytes = 1u << 20;         // request ring per channel

@@ -13,7 +13,7 @@ enum CopyMode : uint32_t {
 };
 struct CopyRequest {
   uint32_t mode;
-  uint32_t reserved;
+  uint32_t chunk;   // kCopyStagedD2H: bytes per stage chunk, 1..kStageSlotBytes (the app picks); else 0
   uint64_t dst;
   uint64_t src;
   uint64_t bytes;
@@ -26,10 +26,15 @@ struct StageChunk {
   uint16_t op;      // the driver op being served (legacy/per-thread, sync/async)
   uint16_t slot;
   uint32_t bytes;
-  uint64_t dst;
+  uint64_t dst;     // of this chunk
   uint64_t stream;
+  // Where the chunk lies in the whole copy: the first chunk (offset 0) has the
+  // whole destination checked, so that a copy running past its allocation
+  // fails before any byte moves, as on a driver.
+  uint64_t offset;
+  uint64_t total;
 };
-static_assert(sizeof(StageChunk) == 24);
+static_assert(sizeof(StageChunk) == 40);
 
 // cuLaunchKernel / cuLaunchCooperativeKernel / cuLaunchKernelEx.  Followed by
 // `num_attrs` CUlaunchAttribute and then `param_bytes` of packed parameters.

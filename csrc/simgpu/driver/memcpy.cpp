@@ -1,6 +1,7 @@
 // Linear copies: HtoD / DtoH / DtoD, unified cuMemcpy, peer copies, batches.
 #include "copy.h"
 
+#include "bulk_copy.h"
 #include "capture.h"
 #include "memory.h"
 
@@ -71,7 +72,10 @@ void run_copy(const CopyWork& w) {
   const uint8_t* src = w.staged ? w.staged->data() : reinterpret_cast<const uint8_t*>(w.src);
   uint8_t* dst = reinterpret_cast<uint8_t*>(w.dst);
   if (w.height == 1 && w.depth == 1) {
-    std::memmove(dst, src, w.width);
+    if (dst + w.width <= src || src + w.width <= dst)
+      sing::bulk_copy(dst, src, w.width);  // glibc's memcpy is slow at some alignments (bulk_copy.h)
+    else
+      std::memmove(dst, src, w.width);
     return;
   }
   for (uint64_t z = 0; z < w.depth; ++z)
