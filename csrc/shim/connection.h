@@ -116,7 +116,8 @@ inline constexpr uint64_t kWaitSpinNs = 10'000;
 // sleep, for this long: the proxy's worker is doing the copy itself (or a
 // DMA engine is), so the app's core is not what it waits for, and a futex
 // wake-up costs 20-100 us on a VM (a 1 MiB pinned copy: ~18 -> ~25 GB/s,
-// direct 28).  Other calls may wait for kernels that need this core.
+// direct 28).  Not for other calls: they may wait for kernels that need this
+// core (yielding in every wait made examples/train.py ~50% slower).
 inline constexpr uint64_t kCopyYieldNs = 2'000'000;
 
 // A per-thread request ring and response area.  Only its owner thread writes
