@@ -28,6 +28,10 @@ namespace {
 // suffer (300-335 ns against 330-640).
 constexpr uint64_t kSpinNs = 5'000;
 constexpr uint64_t kYieldNs = 25'000;
+// Between the chunks of a staged copy: the app is copying the next one, which
+// takes ~10-50 us for 256 KiB here (more when the line transfers between
+// cores are slow).
+constexpr uint64_t kCopyYieldNs = 2'000'000;
 // Sleepers wake this often to notice shutdown.
 constexpr int64_t kSleepNs = 100'000'000;
 }  // namespace
@@ -400,7 +404,7 @@ bool Worker::next_record(const wire::RecordHeader** rec) {
       wire::cpu_relax();
       continue;
     }
-    if (now < until + kYieldNs) {
+    if (now < until + (copy_in_progress ? kCopyYieldNs : kYieldNs)) {
       sched_yield();
       continue;
     }

@@ -48,6 +48,10 @@ class Worker {
   std::vector<uint8_t>& blob() { return blob_; }
   // First error of a fire-and-forget call, reported by the next sync call.
   CUresult deferred = CUDA_SUCCESS;
+  // A staged copy is under way: its next chunk is coming, so the wait for it
+  // yields the core instead of sleeping (a wake-up per chunk would cost more
+  // than the chunk).  Worker thread only.
+  bool copy_in_progress = false;
 
   // Nothing published is waiting and no record is being served.
   bool idle() const {

@@ -101,6 +101,7 @@ CUresult copy(Call& c) {
         return CUDA_ERROR_INVALID_VALUE;
       return uva_copy(Op, req.dst, req.src, req.bytes, stream);
     case wire::kCopyStagedFinish: {
+      c.worker.copy_in_progress = false;
       r = t_stage_error;
       t_stage_error = CUDA_SUCCESS;
       return r;
@@ -168,6 +169,7 @@ CUresult stage_h2d(Call& c) {
     }
   }
   if (r != CUDA_SUCCESS && t_stage_error == CUDA_SUCCESS) t_stage_error = r;
+  c.worker.copy_in_progress = true;  // until the finishing record
   ch->stage_released.fetch_add(1, std::memory_order_release);
   wire::futex_wake_all(&ch->stage_released);
   // The error is answered by the copy's finishing record, not deferred.
