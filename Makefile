@@ -60,7 +60,7 @@ test-native: build
 	mkdir -p $(FUZZ_DIR)/corpus
 	SINGULARITY_FUZZ_BACKEND=$$($(VPY) -P -c "from singularity_proxy import native_paths; print(native_paths()['simgpu'])") \
 	    $(FUZZ_DIR)/csrc/proxy/proxy_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=60 -rss_limit_mb=4096 -print_final_stats=1 \
-	    -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus > $(FUZZ_DIR)/last-run.log 2>&1 \
+	    -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus csrc/proxy/fuzz/seeds > $(FUZZ_DIR)/last-run.log 2>&1 \
 	    || { grep -v '^#' $(FUZZ_DIR)/last-run.log | tail -60; exit 1; }
 	tail -5 $(FUZZ_DIR)/last-run.log
 

@@ -25,6 +25,7 @@
 #include <random>
 #include <string>
 
+#include "app_messages.h"
 #include "backend.h"
 #include "client.h"
 #include "image.h"
@@ -145,47 +146,11 @@ class Server {
     size_t got = 0;
     int passed = -1;
     if (!wire::recv_any(fd, buf, sizeof(buf), &got, &passed)) return false;
-    wire::MsgType type;
-    std::memcpy(&type, buf, sizeof(type));
-    if (type == wire::MsgType::OpenChannel && got == sizeof(wire::OpenChannel) && passed < 0) {
-      wire::OpenChannel msg;
-      std::memcpy(&msg, buf, sizeof(msg));
-      wire::ChannelOpened reply{};
-      reply.result = it->second->open_channel(msg.index);
-      return wire::send_msg(fd, &reply, sizeof(reply), -1);
-    }
-    if ((type == wire::MsgType::ShareHost || type == wire::MsgType::UnshareHost) && got == sizeof(wire::ShareHost) &&
-        (passed >= 0) == (type == wire::MsgType::ShareHost)) {
-      wire::ShareHost msg;
-      std::memcpy(&msg, buf, sizeof(msg));
-      wire::HostShared reply{};
-      reply.result = type == wire::MsgType::ShareHost ? it->second->share_host(msg.addr, msg.bytes, passed)
-                                                      : it->second->unshare_host(msg.addr, msg.bytes);
-      if (passed >= 0) close(passed);  // the mapping keeps the memory
-      return wire::send_msg(fd, &reply, sizeof(reply), -1);
-    }
-    // Descriptors of shareable handles (fd_exchange.h): parked for the call
-    // that imports it, or collected after the call that exported it.
-    if (type == wire::MsgType::FdToProxy && got == sizeof(wire::FdMsg) && passed >= 0) {
-      wire::FdMsg reply{};
-      reply.type = wire::MsgType::FdReply;
-      reply.result = it->second->fds_from_app.park(passed, &reply.ticket);
-      return wire::send_msg(fd, &reply, sizeof(reply), -1);
-    }
-    if (type == wire::MsgType::FdFromProxy && got == sizeof(wire::FdMsg) && passed < 0) {
-      wire::FdMsg msg;
-      std::memcpy(&msg, buf, sizeof(msg));
-      const int out = it->second->fds_for_app.take(msg.ticket);
-      wire::FdMsg reply{};
-      reply.type = wire::MsgType::FdReply;
-      reply.result = out >= 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
-      reply.ticket = msg.ticket;
-      const bool ok = wire::send_msg(fd, &reply, sizeof(reply), out);
-      if (out >= 0) close(out);  // the app has its own now
-      return ok;
-    }
-    if (passed >= 0) close(passed);
-    return false;  // a malformed control message ends the client
+    AppReply reply;
+    if (!serve_app_message(*it->second, buf, got, passed, &reply)) return false;  // a malformed message ends the client
+    const bool ok = wire::send_msg(fd, reply.bytes, reply.size, reply.fd);
+    if (reply.fd >= 0) close(reply.fd);  // the app has its own now
+    return ok;
   }
 
   // A connection says what it is with its first message: an app (Hello) or

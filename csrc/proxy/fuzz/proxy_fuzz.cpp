@@ -4,7 +4,10 @@
 //
 //   proxy_fuzz [libFuzzer flags]    (SINGULARITY_FUZZ_BACKEND=path/to/libsimgpu.so)
 //
-// Input: u16 opcode (little-endian) then the payload.
+// Input: u16 opcode (little-endian) then the payload.  Opcode 0xfffe (no
+// ring record has it: wire::ControlOp): the rest is a control-socket message of an attached app (app_messages.h); its
+// first byte after the opcode says whether a descriptor comes with it (bit 0:
+// a fresh 1 MiB memfd, as a ShareHost or FdToProxy would carry).
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -13,6 +16,7 @@
 #include <cstring>
 #include <string>
 
+#include "app_messages.h"
 #include "backend.h"
 #include "client.h"
 #include "dispatch.h"
@@ -23,6 +27,7 @@ using namespace sing;
 using namespace sing::proxy;
 
 namespace {
+constexpr uint16_t kControlMessage = 0xfffe;
 Client* g_client;
 Worker* g_worker;
 alignas(16) uint8_t g_payload[wire::kMaxRecordBytes];
@@ -88,9 +93,34 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   return 0;
 }
 
+// A control-socket message.  Pages it shares are unshared again at once, so
+// that mappings do not pile up over a run; a descriptor handed back is closed.
+static void control_message(const uint8_t* data, size_t size) {
+  if (size < 1) return;
+  int passed = -1;
+  if (data[0] & 1) {
+    passed = memfd_create("fuzz-passed", MFD_CLOEXEC);
+    if (passed < 0 || ftruncate(passed, 1 << 20) != 0) std::abort();
+  }
+  AppReply reply;
+  const bool ok = serve_app_message(*g_client, data + 1, size - 1, passed, &reply);
+  if (reply.fd >= 0) close(reply.fd);
+  wire::ShareHost msg;
+  if (ok && size - 1 == sizeof(msg)) {
+    std::memcpy(&msg, data + 1, sizeof(msg));
+    wire::HostShared out;
+    std::memcpy(&out, reply.bytes, sizeof(out));
+    if (msg.type == wire::MsgType::ShareHost && out.result == CUDA_SUCCESS) g_client->unshare_host(msg.addr, msg.bytes);
+  }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2 || size - 2 > sizeof(g_payload)) return 0;
   const uint16_t op = uint16_t(data[0] | (data[1] << 8));
+  if (op == kControlMessage) {
+    control_message(data + 2, size - 2);
+    return 0;
+  }
   const size_t n = size - 2;
   // The worker hands handlers 8-aligned payloads; so does this.
   std::memcpy(g_payload, data + 2, n);
