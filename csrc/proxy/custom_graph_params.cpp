@@ -185,7 +185,7 @@ CUresult cuDeviceGetGraphMemAttribute(Call& c) {
   const uint32_t attr = c.in.get<uint32_t>();
   if (!c.in.ok() || !c.in.at_end()) return CUDA_ERROR_INVALID_VALUE;
   uint64_t v = 0;
-  CUresult r = graph_mem_attribute(c.client, dev, CUgraphMem_attribute(attr), &v);
+  CUresult r = graph_mem_attribute(c.client, dev, attr, &v);
   if (r == CUDA_SUCCESS) c.out.put<uint64_t>(v);
   return r;
 }
@@ -195,7 +195,7 @@ CUresult cuDeviceSetGraphMemAttribute(Call& c) {
   const uint32_t attr = c.in.get<uint32_t>();
   const uint64_t value = c.in.get<uint64_t>();
   if (!c.in.ok() || !c.in.at_end()) return CUDA_ERROR_INVALID_VALUE;
-  return graph_mem_reset_high(c.client, dev, CUgraphMem_attribute(attr), value);
+  return graph_mem_reset_high(c.client, dev, attr, value);
 }
 
 // Graph memory is the client's heap memory, returned when its graphs go:
@@ -212,7 +212,7 @@ CUresult cuDeviceGraphMemTrim(Call& c) {
 namespace {
 // Attribute values are plain data but for these, which carry handles of the
 // backend (events, device-side node handles) that the proxy does not map.
-bool attr_forwarded(CUkernelNodeAttrID id) {
+bool attr_forwarded(held_t<CUkernelNodeAttrID> id) {
   return id != CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT && id != CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT &&
          id != CU_LAUNCH_ATTRIBUTE_DEVICE_UPDATABLE_KERNEL_NODE;
 }

@@ -27,7 +27,7 @@ CUresult pointer_attributes(Call& c, bool single) {
   const uint8_t* raw = c.in.take(n * sizeof(uint32_t));
   uint64_t ptr = c.in.get<uint64_t>();
   if (!c.in.ok() || !raw) return CUDA_ERROR_INVALID_VALUE;
-  std::vector<CUpointer_attribute> attrs(n);
+  std::vector<uint32_t> attrs(n);  // any value the app sent: not a CUpointer_attribute (held_t)
   std::memcpy(attrs.data(), raw, n * sizeof(uint32_t));
 
   uint64_t base = 0, bytes = 0;

@@ -186,12 +186,13 @@ CUresult cuMemPoolCreate(Call& c) {
   if (r != CUDA_SUCCESS) return r;
   if (!out.present || !props.present) return CUDA_ERROR_INVALID_VALUE;
   const CUmemPoolProps& p = props.local;
-  if (p.location.type == CU_MEM_LOCATION_TYPE_HOST || p.location.type == CU_MEM_LOCATION_TYPE_HOST_NUMA ||
-      p.location.type == CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT)
+  const auto loc = raw(p.location.type);
+  if (loc == CU_MEM_LOCATION_TYPE_HOST || loc == CU_MEM_LOCATION_TYPE_HOST_NUMA ||
+      loc == CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT)
     return CUDA_ERROR_NOT_SUPPORTED;  // as the simulated device: no host pools
   int count = 0;
   BACKEND(cuDeviceGetCount)(&count);
-  if (p.allocType != CU_MEM_ALLOCATION_TYPE_PINNED || p.location.type != CU_MEM_LOCATION_TYPE_DEVICE ||
+  if (raw(p.allocType) != CU_MEM_ALLOCATION_TYPE_PINNED || loc != CU_MEM_LOCATION_TYPE_DEVICE ||
       p.location.id < 0 || p.location.id >= count)
     return CUDA_ERROR_INVALID_VALUE;
   // Exportable pools would need the driver's own pool: not through the proxy yet.

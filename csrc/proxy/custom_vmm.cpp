@@ -94,7 +94,7 @@ CUresult cuMemCreate(Call& c) {
   if (!out.present || !prop.present) return CUDA_ERROR_INVALID_VALUE;
   // POSIX descriptors are passed to the app (custom_vmm_share.cpp); fabric
   // and Win32 handles are not.
-  if (prop.local.requestedHandleTypes & ~CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_NOT_SUPPORTED;
+  if (raw(prop.local.requestedHandleTypes) & ~CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_NOT_SUPPORTED;
   CUmemGenericAllocationHandle real;
   if ((r = BACKEND(cuMemCreate)(&real, size.v, &prop.local, flags.v)) != CUDA_SUCCESS) return r;
   uint64_t vid = c.client.handles.to_vid(kAllocHandle, real);

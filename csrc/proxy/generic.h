@@ -16,14 +16,15 @@ namespace sing::proxy {
 template <class T, wire::ArgClass C = wire::arg_class<T>()>
 struct Arg;
 
+// By value: a CUDA enum is held as its integer (held_t, backend.h).
 template <class T>
 struct Arg<T, wire::ArgClass::Scalar> {
-  T v{};
+  held_t<T> v{};
   CUresult decode(Call& c) {
-    v = c.in.get<T>();
+    v = c.in.get<held_t<T>>();
     return CUDA_SUCCESS;
   }
-  T pass() { return v; }
+  held_t<T> pass() { return v; }
   void encode(Call&) {}
 };
 
@@ -112,7 +113,7 @@ struct Generic;
 template <uint16_t Op, bool Destroy, class... A>
 struct Generic<Op, CUresult(A...), Destroy> {
   static CUresult run(Call& c) {
-    auto fn = reinterpret_cast<CUresult (*)(A...)>(backend().fn[Op]);
+    auto fn = reinterpret_cast<held_sig_t<CUresult (*)(A...)>>(backend().fn[Op]);
     if (!fn) return CUDA_ERROR_NOT_SUPPORTED;
     std::tuple<Arg<A>...> args;
     // Every argument is decoded (the payload must be well formed), the first

@@ -182,7 +182,7 @@ void graph_mem_clear(Client& c) {
   c.graph_memory.by_exec.clear();
 }
 
-CUresult graph_mem_attribute(Client& c, int device, CUgraphMem_attribute attr, uint64_t* value) {
+CUresult graph_mem_attribute(Client& c, int device, uint32_t attr, uint64_t* value) {
   int count = 0;
   BACKEND(cuDeviceGetCount)(&count);
   if (device < 0 || device >= count) return CUDA_ERROR_INVALID_DEVICE;
@@ -201,7 +201,7 @@ CUresult graph_mem_attribute(Client& c, int device, CUgraphMem_attribute attr, u
   }
 }
 
-CUresult graph_mem_reset_high(Client& c, int device, CUgraphMem_attribute attr, uint64_t value) {
+CUresult graph_mem_reset_high(Client& c, int device, uint32_t attr, uint64_t value) {
   int count = 0;
   BACKEND(cuDeviceGetCount)(&count);
   if (device < 0 || device >= count) return CUDA_ERROR_INVALID_DEVICE;

@@ -77,9 +77,9 @@ void graph_mem_node_gone(Client& c, CUgraphNode node);
 void graph_mem_clear(Client& c);
 
 // cuDeviceGetGraphMemAttribute / cuDeviceSetGraphMemAttribute over the
-// emulated memory of this client.
-CUresult graph_mem_attribute(Client& c, int device, CUgraphMem_attribute attr, uint64_t* value);
-CUresult graph_mem_reset_high(Client& c, int device, CUgraphMem_attribute attr, uint64_t value);
+// emulated memory of this client.  `attr` as the app sent it: any value.
+CUresult graph_mem_attribute(Client& c, int device, uint32_t attr, uint64_t* value);
+CUresult graph_mem_reset_high(Client& c, int device, uint32_t attr, uint64_t value);
 
 // Stream-ordered allocation on a capturing stream becomes an allocation (free)
 // node of the capture's graph, after the stream's current dependencies.

@@ -7,7 +7,8 @@
 
 namespace sing::wire {
 
-inline uint32_t pointer_attribute_size(CUpointer_attribute a) {
+// `a` as an integer: the proxy gets it from the app, which may send any value.
+inline uint32_t pointer_attribute_size(uint32_t a) {
   switch (a) {
     case CU_POINTER_ATTRIBUTE_CONTEXT: return sizeof(CUcontext);
     case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: return sizeof(unsigned int);
