@@ -1,6 +1,7 @@
 // The driver the proxy runs calls on: any library with the libcuda ABI,
 // opened by path (NVIDIA's libcuda.so.1, or libsimgpu.so).
 #pragma once
+#include <cstring>
 #include <string>
 #include <type_traits>
 
@@ -56,6 +57,15 @@ struct HeldSig<R (*)(A...)> {
 };
 template <class F>
 using held_sig_t = typename HeldSig<F>::type;
+
+// An enum field of a struct the app sent, as the integer it holds: reading it
+// as the enum would be undefined for a value out of range (held_t above).
+template <class E>
+inline std::underlying_type_t<E> raw(const E& field) {
+  std::underlying_type_t<E> v;
+  std::memcpy(&v, &field, sizeof(v));
+  return v;
+}
 
 template <class F>
 struct Missing;

@@ -10,7 +10,7 @@ namespace sing::proxy::custom {
 
 namespace {
 
-bool side_ok(Client& c, CUmemorytype type, uint64_t host, uint64_t dev, uint64_t x, uint64_t y, uint64_t z,
+bool side_ok(Client& c, uint32_t type, uint64_t host, uint64_t dev, uint64_t x, uint64_t y, uint64_t z,
              uint64_t pitch, uint64_t height, uint64_t w, uint64_t h, uint64_t d) {
   if (type == CU_MEMORYTYPE_ARRAY) return true;  // the backend answers (no arrays are ever handed out)
   const uint64_t base = type == CU_MEMORYTYPE_HOST ? host : dev;
@@ -25,9 +25,9 @@ CUresult check_sides(Client& c, const D& desc) {
   if constexpr (requires { desc.Depth; }) {
     d = desc.Depth, sz = desc.srcZ, dz = desc.dstZ, sh = desc.srcHeight, dh = desc.dstHeight;
   }
-  if (!side_ok(c, desc.srcMemoryType, reinterpret_cast<uint64_t>(desc.srcHost), desc.srcDevice, desc.srcXInBytes,
+  if (!side_ok(c, raw(desc.srcMemoryType), reinterpret_cast<uint64_t>(desc.srcHost), desc.srcDevice, desc.srcXInBytes,
                desc.srcY, sz, desc.srcPitch, sh, desc.WidthInBytes, desc.Height, d) ||
-      !side_ok(c, desc.dstMemoryType, reinterpret_cast<uint64_t>(desc.dstHost), desc.dstDevice, desc.dstXInBytes,
+      !side_ok(c, raw(desc.dstMemoryType), reinterpret_cast<uint64_t>(desc.dstHost), desc.dstDevice, desc.dstXInBytes,
                desc.dstY, dz, desc.dstPitch, dh, desc.WidthInBytes, desc.Height, d))
     return CUDA_ERROR_INVALID_VALUE;
   return CUDA_SUCCESS;

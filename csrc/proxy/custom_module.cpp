@@ -55,7 +55,10 @@ CUresult read_image(Call& c, LoadedImage* img) {
 // JIT options for the backend.  Log buffers are the proxy's own; their text
 // goes back in the answer.
 struct JitArgs {
-  std::vector<CUjit_option> options;
+  // As the integers the app sent (held_t), passed on as the CUjit_option[]
+  // they are in the ABI.
+  std::vector<held_t<CUjit_option>> options;
+  CUjit_option* option_array() { return reinterpret_cast<CUjit_option*>(options.data()); }
   std::vector<void*> values;
   std::vector<char> info, error;
   int info_index = -1, error_index = -1, info_size_index = -1, error_size_index = -1, wall_index = -1;
@@ -70,7 +73,7 @@ struct JitArgs {
     error.assign(error_size + 1, 0);
     for (auto& o : in) {
       int i = int(options.size());
-      options.push_back(CUjit_option(o.option));
+      options.push_back(o.option);
       switch (o.option) {
         case CU_JIT_INFO_LOG_BUFFER:
           info_index = i;
@@ -136,7 +139,7 @@ CUresult load_module(Call& c) {
   if (img.owned.empty()) return CUDA_ERROR_INVALID_VALUE;
   JitArgs jit(img.jit);
   CUmodule mod = nullptr;
-  r = BACKEND(cuModuleLoadDataEx)(&mod, img.owned.data(), unsigned(jit.options.size()), jit.options.data(),
+  r = BACKEND(cuModuleLoadDataEx)(&mod, img.owned.data(), unsigned(jit.options.size()), jit.option_array(),
                                   jit.values.data());
   c.output_on_error = true;
   uint64_t vid = r == CUDA_SUCCESS ? reinterpret_cast<uint64_t>(to_app(c.client, mod)) : 0;
@@ -152,15 +155,16 @@ CUresult load_library(Call& c) {
   if (r != CUDA_SUCCESS) return r;
   if (img.owned.empty()) return CUDA_ERROR_INVALID_VALUE;
   JitArgs jit(img.jit);
-  std::vector<CUlibraryOption> lib_opts;
+  std::vector<held_t<CUlibraryOption>> lib_opts;  // as sent (held_t)
   std::vector<void*> lib_vals;
   for (auto& o : img.lib) {
-    lib_opts.push_back(CUlibraryOption(o.option));
+    lib_opts.push_back(o.option);
     lib_vals.push_back(reinterpret_cast<void*>(uintptr_t(o.value)));
   }
   CUlibrary lib = nullptr;
-  r = BACKEND(cuLibraryLoadData)(&lib, img.owned.data(), jit.options.data(), jit.values.data(),
-                                 unsigned(jit.options.size()), lib_opts.data(), lib_vals.data(),
+  r = BACKEND(cuLibraryLoadData)(&lib, img.owned.data(), jit.option_array(), jit.values.data(),
+                                 unsigned(jit.options.size()), reinterpret_cast<CUlibraryOption*>(lib_opts.data()),
+                                 lib_vals.data(),
                                  unsigned(lib_opts.size()));
   c.output_on_error = true;
   uint64_t vid = r == CUDA_SUCCESS ? reinterpret_cast<uint64_t>(to_app(c.client, lib)) : 0;

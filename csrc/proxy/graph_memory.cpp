@@ -39,9 +39,9 @@ CUresult graph_mem_alloc_node(Client& c, CUgraph graph, const CUgraphNode* deps,
                               const CUmemPoolProps& props, uint64_t bytes, const std::vector<CUmemAccessDesc>& access,
                               CUgraphNode* out, uint64_t* dptr) {
   if (bytes == 0) return CUDA_ERROR_INVALID_VALUE;
-  if (props.allocType != CU_MEM_ALLOCATION_TYPE_PINNED) return CUDA_ERROR_INVALID_VALUE;
-  if (props.location.type != CU_MEM_LOCATION_TYPE_DEVICE) return CUDA_ERROR_NOT_SUPPORTED;
-  if (props.handleTypes != CU_MEM_HANDLE_TYPE_NONE || props.win32SecurityAttributes) return CUDA_ERROR_NOT_SUPPORTED;
+  if (raw(props.allocType) != CU_MEM_ALLOCATION_TYPE_PINNED) return CUDA_ERROR_INVALID_VALUE;
+  if (raw(props.location.type) != CU_MEM_LOCATION_TYPE_DEVICE) return CUDA_ERROR_NOT_SUPPORTED;
+  if (raw(props.handleTypes) != CU_MEM_HANDLE_TYPE_NONE || props.win32SecurityAttributes) return CUDA_ERROR_NOT_SUPPORTED;
   int count = 0;
   BACKEND(cuDeviceGetCount)(&count);
   if (props.location.id < 0 || props.location.id >= count) return CUDA_ERROR_INVALID_DEVICE;

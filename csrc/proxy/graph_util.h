@@ -101,7 +101,7 @@ inline CUresult check_memset_node(Client& c, const CUDA_MEMSET_NODE_PARAMS& p) {
 // graph runs: the client's device memory, or host memory shared with the app
 // (pinned, mapped, managed, registered).  The app's pageable memory is not
 // mapped here, so a node on it cannot be run: NOT_SUPPORTED.
-inline CUresult check_copy_side(Client& c, CUmemorytype type, uint64_t host, uint64_t dev, uint64_t x, uint64_t y,
+inline CUresult check_copy_side(Client& c, uint32_t type, uint64_t host, uint64_t dev, uint64_t x, uint64_t y,
                                 uint64_t z, uint64_t pitch, uint64_t height, uint64_t w, uint64_t h, uint64_t d) {
   if (type == CU_MEMORYTYPE_ARRAY) return CUDA_ERROR_NOT_SUPPORTED;  // arrays are not forwarded
   const uint64_t base = type == CU_MEMORYTYPE_HOST ? host : dev;
@@ -113,11 +113,11 @@ inline CUresult check_copy_side(Client& c, CUmemorytype type, uint64_t host, uin
 }
 
 inline CUresult check_memcpy_node(Client& c, const CUDA_MEMCPY3D& p) {
-  CUresult r = check_copy_side(c, p.srcMemoryType, reinterpret_cast<uint64_t>(p.srcHost), p.srcDevice, p.srcXInBytes,
+  CUresult r = check_copy_side(c, raw(p.srcMemoryType), reinterpret_cast<uint64_t>(p.srcHost), p.srcDevice, p.srcXInBytes,
                                p.srcY, p.srcZ, p.srcPitch ? p.srcPitch : p.WidthInBytes,
                                p.srcHeight ? p.srcHeight : p.Height, p.WidthInBytes, p.Height, p.Depth);
   if (r != CUDA_SUCCESS) return r;
-  return check_copy_side(c, p.dstMemoryType, reinterpret_cast<uint64_t>(p.dstHost), p.dstDevice, p.dstXInBytes,
+  return check_copy_side(c, raw(p.dstMemoryType), reinterpret_cast<uint64_t>(p.dstHost), p.dstDevice, p.dstXInBytes,
                          p.dstY, p.dstZ, p.dstPitch ? p.dstPitch : p.WidthInBytes,
                          p.dstHeight ? p.dstHeight : p.Height, p.WidthInBytes, p.Height, p.Depth);
 }

@@ -2,23 +2,10 @@
 // (for PROXY entries the shim uses the generic encoding), and declare one
 // handler for the legacy and the per-thread-stream twin of an entry point.
 #pragma once
-#include <cstring>
-#include <type_traits>
-
 #include "dispatch.h"
 #include "generic.h"
 
 namespace sing::proxy {
-
-// An enum field of a struct the app sent, as the integer it holds: the app may
-// have put any value there, and reading it as the enum would be undefined
-// (held_t, backend.h).
-template <class E>
-inline std::underlying_type_t<E> raw(const E& field) {
-  std::underlying_type_t<E> v;
-  std::memcpy(&v, &field, sizeof(v));
-  return v;
-}
 
 
 // Decodes the arguments of a generically encoded call into `args`, in order.
