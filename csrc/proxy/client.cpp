@@ -23,15 +23,11 @@ namespace {
 // running on the simulated device.  It spins briefly, then yields the core
 // between looks: spinning all 30 us made examples/train.py ~15% slower than
 // direct (the worker held a core through each step's launch burst, which the
-// simulator's kernel threads needed), 5 us + yielding ~4-9% (7 alternating
+// simulator's kernel threads needed), 5 us + yielding ~4-10% (7 alternating
 // runs each, session 12); the launch benchmark's submission cost did not
 // suffer (300-335 ns against 330-640).
 constexpr uint64_t kSpinNs = 5'000;
 constexpr uint64_t kYieldNs = 25'000;
-// Between the chunks of a staged copy: the app is copying the next one, which
-// takes ~10-50 us for 256 KiB here (more when the line transfers between
-// cores are slow).
-constexpr uint64_t kCopyYieldNs = 2'000'000;
 // Sleepers wake this often to notice shutdown.
 constexpr int64_t kSleepNs = 100'000'000;
 }  // namespace
@@ -404,7 +400,7 @@ bool Worker::next_record(const wire::RecordHeader** rec) {
       wire::cpu_relax();
       continue;
     }
-    if (now < until + (copy_in_progress ? kCopyYieldNs : kYieldNs)) {
+    if (now < until + (copy_in_progress ? wire::kCopyYieldNs : kYieldNs)) {
       sched_yield();
       continue;
     }

@@ -65,11 +65,9 @@ CUresult stream_sync(uint16_t op, CUstream stream) {
   return f(stream);
 }
 
-// Waiting for the app to copy out a D2H chunk: it takes about as long as the
-// proxy's own copy of the next one, so a futex sleep (a wake-up of tens of
-// microseconds on a VM) would cost more than the chunk.
+// Waiting for the app to copy out a D2H chunk: spin this long, then yield
+// (wire::kCopyYieldNs) before sleeping.
 constexpr uint64_t kStageSpinNs = 10'000;
-constexpr uint64_t kStageYieldNs = 1'000'000;
 
 // The first failure of the staged chunks of the copy in progress, per channel.
 thread_local CUresult t_stage_error = CUDA_SUCCESS;
@@ -122,7 +120,7 @@ CUresult copy(Call& c) {
           return k < wire::kStageSlots ||
                  int32_t(ch->stage_acked.load(std::memory_order_acquire) - acked0) >= int32_t(k - wire::kStageSlots + 1);
         };
-        wire::spin_then_yield_until(acked, kStageSpinNs, kStageYieldNs);
+        wire::spin_then_yield_until(acked, kStageSpinNs, wire::kCopyYieldNs);
         while (!acked()) {
           uint32_t seen = ch->stage_acked.load();
           if (int32_t(seen - acked0) >= int32_t(k - wire::kStageSlots + 1)) break;

@@ -7,7 +7,6 @@
 
 namespace sing::proxy {
 
-
 // Decodes the arguments of a generically encoded call into `args`, in order.
 template <class... A>
 CUresult decode_all(Call& c, Arg<A>&... args) {

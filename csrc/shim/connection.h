@@ -112,13 +112,7 @@ class Connection {
 // spun 4000 pauses before, ~130 us on this machine's AMD EPYC; what that cost
 // the training step could not be told apart from this VM's noise).
 inline constexpr uint64_t kWaitSpinNs = 10'000;
-// After spinning, a wait for a forwarded copy yields the core rather than
-// sleep, for this long: the proxy's worker is doing the copy itself (or a
-// DMA engine is), so the app's core is not what it waits for, and a futex
-// wake-up costs 20-100 us on a VM (a 1 MiB pinned copy: ~18 -> ~25 GB/s,
-// direct 28).  Not for other calls: they may wait for kernels that need this
-// core (yielding in every wait made examples/train.py ~50% slower).
-inline constexpr uint64_t kCopyYieldNs = 2'000'000;
+using wire::kCopyYieldNs;
 
 // A per-thread request ring and response area.  Only its owner thread writes
 // records, so no locking: reserve, encode, publish, and for a sync record wait.
@@ -154,8 +148,9 @@ class Channel {
   CUresult call(uint16_t opcode, const uint8_t* body, uint32_t size);
 
   // Waits until `counter` (a futex word the proxy bumps for a staged copy's
-  // chunks) reaches `target`.
-  bool wait_counter(std::atomic<uint32_t>& counter, uint32_t target);
+  // chunks) reaches `target`, or with `or_answered` until the last sync record
+  // is answered.  False: the proxy is lost.
+  bool wait_counter(std::atomic<uint32_t>& counter, uint32_t target, bool or_answered = false);
 
  private:
   Connection* conn_;

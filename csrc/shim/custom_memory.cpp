@@ -118,16 +118,8 @@ CUresult staged_d2h(uint16_t op, void* dst, uint64_t src, size_t n, CUstream str
   for (size_t off = 0; off < n; off += chunk, ++k) {
     const size_t len = std::min<size_t>(chunk, n - off);
     // Wait for chunk k, or for an early answer (the copy failed).
-    spin_then_yield_until([&] { return int32_t(sh->stage_filled.load(std::memory_order_acquire) - filled0) >=
-                                           int32_t(k + 1) || ch->answered(); },
-                          kWaitSpinNs, kCopyYieldNs);
-    for (;;) {
-      uint32_t seen = sh->stage_filled.load(std::memory_order_acquire);
-      if (int32_t(seen - filled0) >= int32_t(k + 1)) break;
-      if (ch->answered()) return ch->wait();
-      futex_wait(&sh->stage_filled, seen, 1'000'000);
-      if (!ch->connection()->proxy_alive()) return kProxyLost;
-    }
+    if (!ch->wait_counter(sh->stage_filled, filled0 + k + 1, true)) return kProxyLost;
+    if (int32_t(sh->stage_filled.load(std::memory_order_acquire) - filled0) < int32_t(k + 1)) return ch->wait();
     bulk_copy(static_cast<uint8_t*>(dst) + off, sh->stage[k % kStageSlots], len);
     sh->stage_acked.store(acked0 + k + 1, std::memory_order_release);
     futex_wake_all(&sh->stage_acked);

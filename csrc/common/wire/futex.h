@@ -58,6 +58,14 @@ inline bool spin_until(Pred pred, uint64_t budget_ns) {
 // FUTEX_WAKE, an IPI, the idle vCPU rescheduled), which is the whole copy
 // again at 1 MiB.  A yielding waiter still lets a thread queued on its core
 // run (the proxy's worker, the kernels it waits for), unlike a pause loop.
+// How long either side yields before sleeping while a copy is under way (a
+// forwarded copy's answer, a staged copy's next chunk): the other side is doing
+// the work, so this core is not what is waited for, and a futex wake-up costs
+// 20-100 us on a VM (a 1 MiB pinned copy: ~18 -> ~25 GB/s, direct 28).  Not
+// for other waits: they may wait for kernels that need this core (yielding in
+// every wait made examples/train.py ~50% slower on the simulator).
+inline constexpr uint64_t kCopyYieldNs = 2'000'000;
+
 template <typename Pred>
 inline bool spin_then_yield_until(Pred pred, uint64_t spin_ns, uint64_t yield_ns) {
   if (spin_until(pred, spin_ns)) return true;

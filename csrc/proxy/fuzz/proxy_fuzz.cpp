@@ -4,10 +4,10 @@
 //
 //   proxy_fuzz [libFuzzer flags]    (SINGULARITY_FUZZ_BACKEND=path/to/libsimgpu.so)
 //
-// Input: u16 opcode (little-endian) then the payload.  Opcode 0xfffe (no
-// ring record has it: wire::ControlOp): the rest is a control-socket message of an attached app (app_messages.h); its
-// first byte after the opcode says whether a descriptor comes with it (bit 0:
-// a fresh 1 MiB memfd, as a ShareHost or FdToProxy would carry).
+// Input: u16 opcode (little-endian) then the payload.  Opcode 0xfffe (no ring
+// record has it: wire::ControlOp): the rest is a control-socket message of an
+// attached app (app_messages.h); its first byte says whether a descriptor
+// comes with it (bit 0: a fresh 1 MiB memfd, as ShareHost or FdToProxy carry).
 #include <sys/mman.h>
 #include <unistd.h>
 
