@@ -10,7 +10,7 @@ import pytest
 
 from helpers import PROGRAMS as PROGRAM_DIR
 from helpers import run_program, run_proxied
-from test_sim_driver import PROGRAMS, SKIP
+from test_sim_driver import C_PROGRAMS, PROGRAMS, SKIP
 
 
 def result_of(r) -> dict:
@@ -42,7 +42,7 @@ def test_same_result_through_the_proxy(name, devices, env):
     assert result_of(proxied) == result_of(direct)
 
 
-@pytest.mark.parametrize("source", ["errors.c", "vecadd.c"])
+@pytest.mark.parametrize("source", C_PROGRAMS)
 def test_c_program_linked_with_lcuda_through_the_proxy(cc, source):
     from helpers import run_on_sim
 

@@ -13,6 +13,9 @@ from helpers import run_on_sim, run_program
 
 SKIP = 77
 
+# C programs linked with -lcuda (each prints a RESULT line).
+C_PROGRAMS = ["errors.c", "vecadd.c", "exit_with_host_function_due.c"]
+
 # name, devices, extra environment
 PROGRAMS = [
     ("device_props.py", 2, {"SINGULARITY_SIM_MEMORY": "8G,4G"}),
@@ -93,7 +96,7 @@ def test_name_and_memory_configuration():
     assert r.stdout.strip() == f"Test GPU (simulated) {512 << 20}"
 
 
-@pytest.mark.parametrize("source", ["errors.c", "vecadd.c"])
+@pytest.mark.parametrize("source", C_PROGRAMS)
 def test_c_program(cc, source):
     from helpers import PROGRAMS
 

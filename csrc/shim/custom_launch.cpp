@@ -3,7 +3,9 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -186,6 +188,13 @@ class Callbacks {
     std::lock_guard<std::mutex> lock(mu_);
     const uint32_t epoch = conn->epoch();
     if (running_ && started_epoch_ == epoch) return;
+    if (!exit_guard_installed_) {
+      // Registered as late as we can (at the first host function), so it runs
+      // early in exit(): before the destructors of libraries loaded earlier
+      // (nvrtc, the interpreter's runtime) that a callback may still use.
+      std::atexit([] { get().exiting_.store(true, std::memory_order_release); });
+      exit_guard_installed_ = true;
+    }
     conn_ = conn;
     running_ = true;
     started_epoch_ = epoch;
@@ -206,6 +215,7 @@ class Callbacks {
   void dispatch(uint32_t epoch) {
     SegmentHeader* seg = conn_->segment();
     while (!conn_->lost() && conn_->epoch() == epoch) {
+      if (exiting()) return;
       uint32_t seen = seg->cb_posted.load(std::memory_order_acquire);
       for (auto& slot : seg->cb) {
         uint32_t expected = kSlotPosted;
@@ -235,6 +245,7 @@ class Callbacks {
         cv_.wait(lock);
         --idle_;
       }
+      if (exiting()) return;
       CallbackSlot* slot = queue_.front();
       queue_.erase(queue_.begin());
       lock.unlock();
@@ -263,6 +274,15 @@ class Callbacks {
     futex_wake_all(&slot->state);
   }
 
+  // The process is exiting: callbacks still queued are dropped, as the
+  // simulated GPU drops queued work (and the real driver tears the context
+  // down).  A host function run now would call into an interpreter that has
+  // been finalised (CPython 3.11 crashes in PyGILState_Ensure) or into
+  // libraries whose static destructors have run.
+  bool exiting() const { return exiting_.load(std::memory_order_acquire); }
+
+  std::atomic<bool> exiting_{false};
+  bool exit_guard_installed_ = false;
   Connection* conn_ = nullptr;
   bool running_ = false;
   uint32_t started_epoch_ = 0;
