@@ -115,6 +115,49 @@ def test_dead_app_is_released_within_a_second(proxy):
         b.close()
 
 
+def test_work_a_dead_app_left_queued_holds_up_nobody(proxy):
+    """The dead app's queued kernels must run out before its memory can go (the
+    backend cannot drop queued work), but meanwhile the proxy serves others:
+    a new app connects at once, and the memory is freed when the work ends."""
+    a = App(socket=proxy.socket)
+    total = a("info")["total"]
+    assert a("alloc 1024")["result"] == "CUDA_SUCCESS"
+    assert a("stream")["result"] == "CUDA_SUCCESS"
+    assert a("busy 20")["result"] == "CUDA_SUCCESS"
+    a.proc.send_signal(signal.SIGKILL)
+    a.proc.wait()
+    t0 = time.monotonic()
+    b = App(socket=proxy.socket)
+    try:
+        # The proxy answered b's Hello while a's 20 s of work was still running.
+        assert time.monotonic() - t0 < 10
+        assert b("info")["free"] <= total - (1024 << 20)
+        while b("info")["free"] != total:
+            assert time.monotonic() - t0 < 120, "the dead app's memory was never released"
+            time.sleep(0.5)
+    finally:
+        b.close()
+
+
+def test_the_same_job_again_waits_for_its_old_range(proxy):
+    """A job's range is fixed (SINGULARITY_VA_BASE): started again while the proxy
+    still releases its dead predecessor, it waits for that range instead of failing."""
+    job = {"SINGULARITY_VA_BASE": "0x410000000000"}
+    a = App(socket=proxy.socket, env=job)
+    total = a("info")["total"]
+    assert a("alloc 1024")["result"] == "CUDA_SUCCESS"
+    assert a("stream")["result"] == "CUDA_SUCCESS"
+    assert a("busy 4")["result"] == "CUDA_SUCCESS"
+    a.proc.send_signal(signal.SIGKILL)
+    a.proc.wait()
+    again = App(socket=proxy.socket, env=job)
+    try:
+        assert again("info")["free"] == total  # connected once the old range and memory were free
+        assert again("alloc 1")["result"] == "CUDA_SUCCESS"
+    finally:
+        again.close()
+
+
 def test_calls_fail_within_a_second_when_the_proxy_dies(proxy):
     a = App(socket=proxy.socket)
     try:

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +25,8 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "app_messages.h"
 #include "backend.h"
@@ -113,11 +116,22 @@ class Server {
           continue;
         }
         if (!serve(fd)) {
+          if (single_) {
+            // The one app is gone, and so is everything this process holds
+            // for it once it ends.  Releasing it here would first wait for
+            // all the work the app left queued (seconds, even minutes); the
+            // end of the process drops that work, as a GPU's driver drops
+            // the work of a process that ends.  No destructors: worker
+            // threads may still be inside the backend.
+            log_info("the app is gone: exiting");
+            _exit(0);
+          }
           drop(fd);
-          if (single_) return 0;
         }
       }
+      reap_releases(false);
     }
+    reap_releases(true);
     for (auto& [fd, c] : clients_) c->shutdown();
     for (auto& [t, c] : detached_) {
       c->shutdown();
@@ -219,7 +233,9 @@ class Server {
       CUresult r = client->setup(h.va_base, h.va_size, h.host_base, h.host_size, host_fd, &seg_fd, error, &busy);
       close(host_fd);
       host_fd = -1;
-      if (r != CUDA_SUCCESS) return refuse(r, error, busy);
+      // A range a departed app's release still holds is free again soon: an
+      // app that must have it (its job's) waits; another takes the next one.
+      if (r != CUDA_SUCCESS) return refuse(r, error, busy, busy && releasing(h));
       w.client_id = client->id();
     }
     w.result = CUDA_SUCCESS;
@@ -309,6 +325,7 @@ class Server {
         break;
       }
       case wire::ManageOp::Restore: {
+        reap_releases(true);  // the image's ranges may be a departed app's (see release_later)
         auto c = read_image(++next_id_, m.chunks, m.path, error);
         if (!c) {
           r = CUDA_ERROR_INVALID_IMAGE;
@@ -368,7 +385,7 @@ class Server {
         detached_[it->second->token()] = std::move(it->second);
       } else {
         log_info("client %u: disconnected, releasing its resources", it->second->id());
-        it->second->shutdown();
+        release_later(std::move(it->second));
       }
       clients_.erase(it);
     }
@@ -393,6 +410,58 @@ class Server {
     else log_error("cannot create %s: %s", path.c_str(), std::strerror(errno));
   }
 
+  // A departed app's resources are released on a thread of their own: its
+  // streams are waited for first (the backend cannot drop work already
+  // queued, and the app's memory must outlive the kernels using it), which
+  // takes as long as that work, and the other apps and supervisors must not
+  // wait meanwhile.  Whatever needs an address range a release may still
+  // hold (a new app, a restore) waits for the releases first.
+  struct Release {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+    uint64_t va_base, va_size, host_base, host_size;
+  };
+
+  // Whether a release under way holds part of the ranges `h` asks for.
+  bool releasing(const wire::Hello& h) {
+    auto overlap = [](uint64_t a, uint64_t an, uint64_t b, uint64_t bn) { return a < b + bn && b < a + an; };
+    for (auto& r : releases_) {
+      if (r.done->load(std::memory_order_acquire)) continue;
+      if (overlap(r.va_base, r.va_size, h.va_base, h.va_size) ||
+          overlap(r.host_base, r.host_size, h.host_base, h.host_size))
+        return true;
+    }
+    return false;
+  }
+
+  void release_later(std::unique_ptr<Client> c) {
+    Release rel{{}, std::make_shared<std::atomic<bool>>(false), c->va_base(), c->va_size(), c->host_base(),
+                c->host_size()};
+    auto done = rel.done;
+    std::thread t([c = std::move(c), done]() mutable {
+      const auto t0 = std::chrono::steady_clock::now();
+      const uint32_t id = c->id();
+      c.reset();  // ~Client: shutdown
+      log_info("client %u: released in %.3f s", id,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      done->store(true, std::memory_order_release);
+    });
+    rel.thread = std::move(t);
+    releases_.push_back(std::move(rel));
+  }
+
+  // Joins the finished releases, or with `all` every one (waiting for them).
+  void reap_releases(bool all) {
+    for (auto it = releases_.begin(); it != releases_.end();) {
+      if (all || it->done->load(std::memory_order_acquire)) {
+        it->thread.join();
+        it = releases_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
   bool single_;
   std::string socket_path_;
   int ep_ = -1;
@@ -402,6 +471,7 @@ class Server {
   std::map<int, std::unique_ptr<Client>> clients_;
   std::map<uint64_t, std::unique_ptr<Client>> detached_;  // by reattach token
   std::map<std::string, std::string> refused_;             // job -> why its app's last reattach was refused
+  std::vector<Release> releases_;                          // of departed apps, under way
 };
 
 int listen_unix(const std::string& path) {

@@ -87,7 +87,7 @@ class Connection {
  private:
   Connection() = default;
   CUresult establish();
-  CUresult attempt(uint64_t va_base, bool* busy);
+  CUresult attempt(uint64_t va_base, bool* busy, bool* released_soon);
   // Hello/Welcome and the segment, for a fresh connection or a reattach.
   CUresult handshake(int fd, uint64_t va_base, bool reattach, uint64_t token, bool* busy, bool* not_yet);
   CUresult exchange_fd(wire::FdMsg msg, int send_fd, uint32_t channel_epoch, wire::FdMsg* reply, int* recv_fd);

@@ -3,14 +3,24 @@ answers one JSON line per command on stdout, so a test can act on the app,
 the proxy or both between steps.
 
 Commands: alloc MIB | fill PTR BYTE MIB | read PTR MIB | info | sync | stream |
-          hostfn SECONDS | wait_stream | graph PTR MIB | use_graph GRAPH NODE | exit
+          hostfn SECONDS | busy SECONDS | wait_stream | graph PTR MIB | use_graph GRAPH NODE | exit
 """
 import ctypes
 import json
 import sys
 import time
 
+import numpy as np
 from cuda.bindings import driver as cu
+
+# Spins for `ns` nanoseconds of the GPU's own clock.
+BUSY_KERNEL = r'''
+extern "C" __global__ void busy(unsigned long long ns) {
+  unsigned long long t0, t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+  do { asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)); } while (t - t0 < ns);
+}
+'''
 
 
 def result(r):
@@ -25,6 +35,7 @@ def main():
     cu.cuCtxSetCurrent(ctx)
     stream = None
     keep = []
+    kernels = {}
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         cmd, *args = line.split()
@@ -60,6 +71,17 @@ def main():
             keep.append(cb)
             fn = cu.CUhostFn(ctypes.cast(cb, ctypes.c_void_p).value)
             out["result"] = result(cu.cuLaunchHostFunc(stream, fn, 0))
+        elif cmd == "busy":  # kernels that keep the stream busy for SECONDS, queued in 0.1 s pieces
+            if "busy" not in kernels:
+                from simcommon import load_module, nvrtc_compile
+                mod = load_module(nvrtc_compile(BUSY_KERNEL))
+                kernels["busy"] = cu.cuModuleGetFunction(mod, b"busy")[1]
+            ns = np.array([100_000_000], np.uint64)
+            params = np.array([ns.ctypes.data], np.uint64)
+            keep.append((ns, params))
+            for _ in range(int(float(args[0]) * 10)):
+                r = cu.cuLaunchKernel(kernels["busy"], 1, 1, 1, 1, 1, 1, 0, stream, params.ctypes.data, 0)
+            out["result"] = result(r)
         elif cmd == "graph":  # a graph with one node, and a memset node on memory at PTR (MIB)
             g = cu.cuGraphCreate(0)[1]
             node = cu.cuGraphAddEmptyNode(g, None, 0)[1]

@@ -57,7 +57,8 @@ struct Welcome {
   int32_t result;                 // CUresult; the segment memfd is attached on success
   uint32_t client_id;
   uint32_t range_busy;            // refused because this proxy serves the range already
-  uint32_t not_yet;               // reattach: no such job here (yet); try again later
+  uint32_t not_yet;               // try again later: no such job to reattach to (yet), or
+                                  // the range is busy until a departed app's release ends
   int32_t proxy_pid;
   uint64_t segment_bytes;
   char message[128];              // why, when result is not CUDA_SUCCESS
