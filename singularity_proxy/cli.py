@@ -54,7 +54,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print(result: dict, as_json: bool, text: str) -> None:
-    print(json.dumps(result, indent=2) if as_json else text)
+    # One write: a restored app shares this stdout and may write meanwhile; print() writes the text
+    # and its newline apart when stdout is unbuffered, and a line of the app's could land between.
+    sys.stdout.write((json.dumps(result, indent=2) if as_json else text) + "\n")
+    sys.stdout.flush()
 
 
 def _with_progress(job: str, message: dict, title: str) -> dict:

@@ -180,6 +180,10 @@ for k in range(steps):
     parts = (out, vmm_out, host_view.copy(), g_out, tail_out, reg_store)
     # The whole state's digest, then one short digest per part: a line that differs says which part did.
     each = ".".join(digest(p)[:4] for p in parts)
-    print(f"step {k} {digest(*parts)} {each}{hints}", flush=True)
+    # One write per line: print() writes the text and its newline apart when stdout is unbuffered
+    # (PYTHONUNBUFFERED), and an image taken between the two restores an app whose next output
+    # lands after whatever else was written to the file meanwhile ("restored ..." by the CLI).
+    sys.stdout.write(f"step {k} {digest(*parts)} {each}{hints}\n")
+    sys.stdout.flush()
     time.sleep(pause)
 print("done", flush=True)
