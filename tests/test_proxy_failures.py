@@ -118,19 +118,18 @@ def test_dead_app_is_released_within_a_second(proxy):
 def test_work_a_dead_app_left_queued_holds_up_nobody(proxy):
     """The dead app's queued kernels must run out before its memory can go (the
     backend cannot drop queued work), but meanwhile the proxy serves others:
-    a new app connects at once, and the memory is freed when the work ends."""
+    a new app connects while that work runs, and the memory is freed when it ends."""
     a = App(socket=proxy.socket)
     total = a("info")["total"]
     assert a("alloc 1024")["result"] == "CUDA_SUCCESS"
     assert a("stream")["result"] == "CUDA_SUCCESS"
-    assert a("busy 20")["result"] == "CUDA_SUCCESS"
+    assert a("busy 8")["result"] == "CUDA_SUCCESS"
     a.proc.send_signal(signal.SIGKILL)
     a.proc.wait()
     t0 = time.monotonic()
     b = App(socket=proxy.socket)
     try:
-        # The proxy answered b's Hello while a's 20 s of work was still running.
-        assert time.monotonic() - t0 < 10
+        # The proxy answered b's Hello while a's work still ran, i.e. before a's memory was released.
         assert b("info")["free"] <= total - (1024 << 20)
         while b("info")["free"] != total:
             assert time.monotonic() - t0 < 120, "the dead app's memory was never released"
