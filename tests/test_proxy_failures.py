@@ -115,17 +115,22 @@ def test_dead_app_is_released_within_a_second(proxy):
         b.close()
 
 
+def _kill_with_work_queued(a: App, seconds: float) -> int:
+    """Kills `a` holding 1 GiB with `seconds` of kernels queued; the device's total memory."""
+    total = a("info")["total"]
+    assert a("alloc 1024")["result"] == "CUDA_SUCCESS"
+    assert a("stream")["result"] == "CUDA_SUCCESS"
+    assert a(f"busy {seconds}")["result"] == "CUDA_SUCCESS"
+    a.proc.send_signal(signal.SIGKILL)
+    a.proc.wait()
+    return total
+
+
 def test_work_a_dead_app_left_queued_holds_up_nobody(proxy):
     """The dead app's queued kernels must run out before its memory can go (the
     backend cannot drop queued work), but meanwhile the proxy serves others:
     a new app connects while that work runs, and the memory is freed when it ends."""
-    a = App(socket=proxy.socket)
-    total = a("info")["total"]
-    assert a("alloc 1024")["result"] == "CUDA_SUCCESS"
-    assert a("stream")["result"] == "CUDA_SUCCESS"
-    assert a("busy 8")["result"] == "CUDA_SUCCESS"
-    a.proc.send_signal(signal.SIGKILL)
-    a.proc.wait()
+    total = _kill_with_work_queued(App(socket=proxy.socket), seconds=8)
     t0 = time.monotonic()
     b = App(socket=proxy.socket)
     try:
@@ -142,13 +147,7 @@ def test_the_same_job_again_waits_for_its_old_range(proxy):
     """A job's range is fixed (SINGULARITY_VA_BASE): started again while the proxy
     still releases its dead predecessor, it waits for that range instead of failing."""
     job = {"SINGULARITY_VA_BASE": "0x410000000000"}
-    a = App(socket=proxy.socket, env=job)
-    total = a("info")["total"]
-    assert a("alloc 1024")["result"] == "CUDA_SUCCESS"
-    assert a("stream")["result"] == "CUDA_SUCCESS"
-    assert a("busy 4")["result"] == "CUDA_SUCCESS"
-    a.proc.send_signal(signal.SIGKILL)
-    a.proc.wait()
+    total = _kill_with_work_queued(App(socket=proxy.socket, env=job), seconds=4)
     again = App(socket=proxy.socket, env=job)
     try:
         assert again("info")["free"] == total  # connected once the old range and memory were free

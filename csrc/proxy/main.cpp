@@ -15,7 +15,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -25,7 +24,7 @@
 #include <memory>
 #include <random>
 #include <string>
-#include <thread>
+#include <future>
 #include <vector>
 
 #include "app_messages.h"
@@ -325,8 +324,13 @@ class Server {
         break;
       }
       case wire::ManageOp::Restore: {
-        reap_releases(true);  // the image's ranges may be a departed app's (see release_later)
         auto c = read_image(++next_id_, m.chunks, m.path, error);
+        if (!c && !releases_.empty()) {
+          // Its range may be one a departed app's release still holds (the
+          // same job, come back): once the releases are done, once more.
+          reap_releases(true);
+          c = read_image(++next_id_, m.chunks, m.path, error);
+        }
         if (!c) {
           r = CUDA_ERROR_INVALID_IMAGE;
           break;
@@ -414,52 +418,41 @@ class Server {
   // streams are waited for first (the backend cannot drop work already
   // queued, and the app's memory must outlive the kernels using it), which
   // takes as long as that work, and the other apps and supervisors must not
-  // wait meanwhile.  Whatever needs an address range a release may still
-  // hold (a new app, a restore) waits for the releases first.
+  // wait meanwhile.  A new app that asks for a range a release still holds is
+  // told to try again (`releasing`); a restore into one waits for the releases.
   struct Release {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
+    std::future<void> done;  // of the thread that releases
     uint64_t va_base, va_size, host_base, host_size;
+    bool finished() const { return done.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
   };
 
   // Whether a release under way holds part of the ranges `h` asks for.
   bool releasing(const wire::Hello& h) {
     auto overlap = [](uint64_t a, uint64_t an, uint64_t b, uint64_t bn) { return a < b + bn && b < a + an; };
-    for (auto& r : releases_) {
-      if (r.done->load(std::memory_order_acquire)) continue;
-      if (overlap(r.va_base, r.va_size, h.va_base, h.va_size) ||
-          overlap(r.host_base, r.host_size, h.host_base, h.host_size))
+    for (auto& r : releases_)
+      if (!r.finished() && (overlap(r.va_base, r.va_size, h.va_base, h.va_size) ||
+                            overlap(r.host_base, r.host_size, h.host_base, h.host_size)))
         return true;
-    }
     return false;
   }
 
   void release_later(std::unique_ptr<Client> c) {
-    Release rel{{}, std::make_shared<std::atomic<bool>>(false), c->va_base(), c->va_size(), c->host_base(),
-                c->host_size()};
-    auto done = rel.done;
-    std::thread t([c = std::move(c), done]() mutable {
+    Release rel{{}, c->va_base(), c->va_size(), c->host_base(), c->host_size()};
+    rel.done = std::async(std::launch::async, [c = std::move(c)]() mutable {
       const auto t0 = std::chrono::steady_clock::now();
       const uint32_t id = c->id();
       c.reset();  // ~Client: shutdown
       log_info("client %u: released in %.3f s", id,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      done->store(true, std::memory_order_release);
     });
-    rel.thread = std::move(t);
     releases_.push_back(std::move(rel));
   }
 
-  // Joins the finished releases, or with `all` every one (waiting for them).
+  // Forgets the finished releases, or with `all` waits for every one.
   void reap_releases(bool all) {
-    for (auto it = releases_.begin(); it != releases_.end();) {
-      if (all || it->done->load(std::memory_order_acquire)) {
-        it->thread.join();
-        it = releases_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    if (all)
+      for (auto& r : releases_) r.done.wait();
+    std::erase_if(releases_, [](const Release& r) { return r.finished(); });
   }
 
   bool single_;

@@ -144,27 +144,28 @@ CUresult Connection::establish() {
   // one back), try the next slots when the proxy already serves one.
   const int slots = cfg.va_base_explicit ? 1 : 12;
   CUresult last = CUDA_ERROR_NO_DEVICE;
-  bool told = false;
   for (int slot = 0; slot < slots; ++slot) {
     const uint64_t base = cfg.va_base + uint64_t(slot) * (cfg.va_size + cfg.host_size);
-    bool busy = false, released_soon = false;
+    bool busy, released_soon;
     last = attempt(base, &busy, &released_soon);
-    if (last == CUDA_SUCCESS || !busy) return last;
     if (released_soon && cfg.va_base_explicit) {
       // A departed app's range (this job's previous run): the proxy frees it
       // once the work that app left queued has run.  There is no other range
       // this job may have, so wait for it.
-      if (!told) log_error("waiting for the proxy to release this job's range (its previous app's work still runs)");
-      told = true;
-      --slot;
-      timespec ts{0, 50'000'000};
-      nanosleep(&ts, nullptr);
+      log_error("waiting for the proxy to release this job's range (its previous app's work still runs)");
+      do {
+        timespec ts{0, 50'000'000};
+        nanosleep(&ts, nullptr);
+        last = attempt(base, &busy, &released_soon);
+      } while (released_soon);
     }
+    if (last == CUDA_SUCCESS || !busy) return last;
   }
   return last;
 }
 
 CUresult Connection::attempt(uint64_t va_base, bool* busy, bool* released_soon) {
+  *busy = *released_soon = false;
   const Config& cfg = config();
   const uint64_t host_base = va_base + cfg.va_size;
   // The job's device addresses must never be used by the app's own

@@ -180,6 +180,14 @@ class Callbacks {
     return *c;
   }
 
+  // Made at the first host function (ensure_callback_thread), so its exit
+  // guard is registered as late as it can be and runs early in exit(): before
+  // the destructors of libraries loaded earlier (nvrtc, the interpreter's
+  // runtime) that a callback may still use.
+  Callbacks() {
+    std::atexit([] { get().exiting_.store(true, std::memory_order_release); });
+  }
+
   // One dispatcher per connection epoch: after a reattach the old one ends
   // (its segment is gone) and the next host function starts a new one.
   void start() {
@@ -188,13 +196,6 @@ class Callbacks {
     std::lock_guard<std::mutex> lock(mu_);
     const uint32_t epoch = conn->epoch();
     if (running_ && started_epoch_ == epoch) return;
-    if (!exit_guard_installed_) {
-      // Registered as late as we can (at the first host function), so it runs
-      // early in exit(): before the destructors of libraries loaded earlier
-      // (nvrtc, the interpreter's runtime) that a callback may still use.
-      std::atexit([] { get().exiting_.store(true, std::memory_order_release); });
-      exit_guard_installed_ = true;
-    }
     conn_ = conn;
     running_ = true;
     started_epoch_ = epoch;
@@ -282,7 +283,6 @@ class Callbacks {
   bool exiting() const { return exiting_.load(std::memory_order_acquire); }
 
   std::atomic<bool> exiting_{false};
-  bool exit_guard_installed_ = false;
   Connection* conn_ = nullptr;
   bool running_ = false;
   uint32_t started_epoch_ = 0;
